@@ -1,0 +1,38 @@
+"""Typed errors of ppocr_torch.
+
+Every error raised on purpose by the package derives from :class:`PPOCRTorchError`, and each child also
+derives from the matching builtin, so callers can catch narrowly (``except InvalidImageError``), by kind
+(``except ValueError``) or broadly (``except PPOCRTorchError``).
+"""
+
+
+class PPOCRTorchError(Exception):
+    """Base class of every error raised on purpose by ppocr_torch."""
+
+
+class InvalidImageError(PPOCRTorchError, ValueError):
+    """An input image cannot be read or used (empty, not an image, bad dtype/shape, too large)."""
+
+
+class UnknownModelError(PPOCRTorchError, ValueError):
+    """A model name is not in the registry."""
+
+
+class SpecMismatchError(PPOCRTorchError, ValueError):
+    """Weights, spec and character set disagree (e.g. class count vs dictionary size)."""
+
+
+class CheckpointError(PPOCRTorchError, ValueError):
+    """A checkpoint file is not a valid ppocr_torch checkpoint (corrupt, truncated, unsafe or wrong format)."""
+
+
+class WeightsNotCachedError(PPOCRTorchError, FileNotFoundError):
+    """Weights are not on disk and downloading is disabled (offline)."""
+
+
+class ChecksumError(PPOCRTorchError, OSError):
+    """A file's sha256 does not match the registry."""
+
+
+class DownloadError(PPOCRTorchError, ConnectionError):
+    """A download failed (HTTP error, connection refused, cut transfer)."""

@@ -1,0 +1,181 @@
+"""PPLCNetV4, recognition variant (PaddleOCR ``ppocr/modeling/backbones/rec_lcnetv4.py``): PP-OCRv6 rec.
+
+Training form: RepDWConv with three branches, Conv2D_BN pairs, ConvBNAct stem.
+Deploy form (``reparameterize()``): every branch and BatchNorm folded into one convolution, as the official
+inference exports are.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import ConvBNAct, Conv2dBN, SamePad2d, SqueezeExcite, make_act
+
+# rows: (kernel, in, out, stride, use_se) -- PaddleOCR NET_CONFIG_REC, row for row
+NET_CONFIG_REC = {
+    "tiny": {
+        "stem": (24, 48), "stem_type": "simple",
+        "blocks2": [(3, 48, 48, 1, True)],
+        "blocks3": [(3, 48, 48, 1, False)],
+        "blocks4": [(3, 48, 96, (2, 1), False), (3, 96, 96, 1, True), (3, 96, 96, 1, False)],
+        "blocks5": [(3, 96, 160, (2, 1), False), (3, 160, 160, 1, True), (3, 160, 160, 1, False),
+                    (3, 160, 160, 1, False)],
+        "blocks6": [],
+    },
+    "small": {
+        "stem": (48, 96), "stem_type": "branch",
+        "blocks2": [(3, 96, 96, 1, True)],
+        "blocks3": [(3, 96, 96, 1, False), (3, 96, 96, 1, False)],
+        "blocks4": [(3, 96, 192, (2, 1), False), (3, 192, 192, 1, True), (3, 192, 192, 1, False),
+                    (3, 192, 192, 1, True), (3, 192, 192, 1, False), (3, 192, 192, 1, True),
+                    (3, 192, 192, 1, False)],
+        "blocks5": [(3, 192, 384, (2, 1), False), (3, 384, 384, 1, True), (3, 384, 384, 1, False)],
+        "blocks6": [],
+    },
+    "medium": {
+        "stem": (64, 128), "stem_type": "branch",
+        "blocks2": [(3, 128, 128, 1, True)],
+        "blocks3": [(3, 128, 256, 1, False), (3, 256, 256, 1, False), (3, 256, 256, 1, True)],
+        "blocks4": [(3, 256, 512, (2, 1), False), (3, 512, 512, 1, True), (3, 512, 512, 1, False),
+                    (3, 512, 512, 1, True), (3, 512, 512, 1, False), (3, 512, 512, 1, True),
+                    (3, 512, 512, 1, False)],
+        "blocks5": [(3, 512, 768, (2, 1), False), (3, 768, 768, 1, True), (3, 768, 768, 1, False)],
+        "blocks6": [],
+    },
+}
+STAGES = ("blocks2", "blocks3", "blocks4", "blocks5", "blocks6")
+
+
+class StemBlock(nn.Module):
+    """Two-branch stem (total stride 4): stem1 -> [SAME max-pool | stem2a -> stem2b] -> concat -> stem3 -> stem4."""
+
+    def __init__(self, in_channels, mid_channels, out_channels):
+        super().__init__()
+        self.stem1 = ConvBNAct(in_channels, mid_channels, 3, 2, act="relu")
+        self.stem2a = ConvBNAct(mid_channels, mid_channels // 2, 2, 1, act="relu", same_pad=True)
+        self.stem2b = ConvBNAct(mid_channels // 2, mid_channels, 2, 1, act="relu", same_pad=True)
+        self.stem3 = ConvBNAct(mid_channels * 2, mid_channels, 3, 2, act="relu")
+        self.stem4 = ConvBNAct(mid_channels, out_channels, 1, 1, act="relu")
+        self.pool = nn.Sequential(SamePad2d(2, value=float("-inf")), nn.MaxPool2d(2, 1))
+
+    def forward(self, x):
+        x = self.stem1(x)
+        x2 = self.stem2b(self.stem2a(x))
+        x1 = self.pool(x)
+        return self.stem4(self.stem3(torch.cat([x1, x2], dim=1)))
+
+
+class RepDWConv(nn.Module):
+    """3x3 depthwise conv + 1x1 depthwise conv + identity, then BN; deploy form: one 3x3 depthwise conv."""
+
+    def __init__(self, channels, kernel_size=3):
+        super().__init__()
+        self.channels, self.kernel_size = channels, kernel_size
+        pad = (kernel_size - 1) // 2
+        self.conv = Conv2dBN(channels, channels, kernel_size, 1, pad, groups=channels)
+        self.conv1 = nn.Conv2d(channels, channels, 1, 1, 0, groups=channels, bias=False)
+        self.bn = nn.BatchNorm2d(channels, eps=1e-5)
+        self.reparam_conv = None
+
+    def forward(self, x):
+        if self.reparam_conv is not None:
+            return self.reparam_conv(x)
+        return self.bn(self.conv(x) + self.conv1(x) + x)
+
+    @torch.no_grad()
+    def reparameterize(self):
+        if self.reparam_conv is not None:
+            return self
+        k, p = self.kernel_size, self.kernel_size // 2
+        fused = self.conv.fuse()
+        w = fused.weight.double()
+        w = w + F.pad(self.conv1.weight.double(), [p, p, p, p])
+        w = w + F.pad(torch.ones_like(self.conv1.weight, dtype=torch.float64), [p, p, p, p])
+        bn = self.bn
+        scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        dtype = self.conv1.weight.dtype
+        conv = nn.Conv2d(self.channels, self.channels, k, 1, (k - 1) // 2, groups=self.channels, bias=True,
+                         device=self.conv1.weight.device, dtype=dtype)
+        conv.weight.copy_((w * scale[:, None, None, None]).to(dtype))
+        conv.bias.copy_((bn.bias.double() + (fused.bias.double() - bn.running_mean.double()) * scale).to(dtype))
+        self.reparam_conv = conv
+        del self.conv, self.conv1, self.bn
+        return self
+
+
+class LCNetV4Block(nn.Module):
+    """Token mixer (RepDWConv or strided depthwise Conv2D_BN, optional SE) + channel mixer (expand-act-compress)."""
+
+    def __init__(self, in_channels, out_channels, stride, dw_size, use_se=False, expand_ratio=2, act="gelu"):
+        super().__init__()
+        self.has_residual = in_channels == out_channels and stride == 1
+        self.token_mixer = nn.Sequential()
+        if self.has_residual:
+            self.token_mixer.add_module("rep_dw", RepDWConv(in_channels, dw_size))
+        else:
+            self.token_mixer.add_module("dw_conv", Conv2dBN(in_channels, in_channels, dw_size, stride,
+                                                            (dw_size - 1) // 2, groups=in_channels))
+        if use_se:
+            self.token_mixer.add_module("se", SqueezeExcite(in_channels, 4))
+        hidden = int(in_channels * expand_ratio)
+        self.channel_mixer = nn.Sequential()
+        self.channel_mixer.add_module("expand", Conv2dBN(in_channels, hidden, 1, 1, 0))
+        self.channel_mixer.add_module("act", make_act(act))
+        self.channel_mixer.add_module("compress", Conv2dBN(hidden, out_channels, 1, 1, 0))
+
+    def forward(self, x):
+        x = self.token_mixer(x)
+        if self.has_residual:
+            return x + self.channel_mixer(x)
+        return self.channel_mixer(x)
+
+    def reparameterize(self):
+        tm, cm = self.token_mixer, self.channel_mixer
+        if hasattr(tm, "rep_dw"):
+            tm.rep_dw.reparameterize()
+        elif isinstance(tm.dw_conv, Conv2dBN):
+            tm.dw_conv = tm.dw_conv.fuse()
+        for name in ("expand", "compress"):
+            m = getattr(cm, name)
+            if isinstance(m, Conv2dBN):
+                setattr(cm, name, m.fuse())
+        return self
+
+
+class PPLCNetV4(nn.Module):
+    """Recognition PPLCNetV4: stride 4 stem, two (2, 1) stages, then eval pooling [3, 2] -> [B, C, 1, W/8]."""
+
+    def __init__(self, model_size="small", in_channels=3):
+        super().__init__()
+        if model_size not in NET_CONFIG_REC:
+            raise ValueError(f"PPLCNetV4 model_size must be one of {sorted(NET_CONFIG_REC)}, got {model_size!r}")
+        cfg = NET_CONFIG_REC[model_size]
+        mid, out = cfg["stem"]
+        if cfg["stem_type"] == "branch":
+            self.conv1 = StemBlock(in_channels, mid, out)
+        else:
+            self.conv1 = nn.Sequential(Conv2dBN(in_channels, mid, 3, 2, 1), nn.GELU(), Conv2dBN(mid, out, 3, 2, 1))
+        for stage in STAGES:
+            self.add_module(stage, nn.Sequential(*[LCNetV4Block(i, o, s, k, se) for k, i, o, s, se in cfg[stage]]))
+        self.out_channels = [cfg[s] for s in STAGES if cfg[s]][-1][-1][2]
+
+    def forward(self, x):
+        x = self.conv1(x)
+        for stage in STAGES:
+            x = getattr(self, stage)(x)
+        if self.training:
+            return F.adaptive_avg_pool2d(x, (1, 40))
+        return F.avg_pool2d(x, (3, 2))
+
+    def reparameterize(self):
+        if isinstance(self.conv1, StemBlock):
+            for name in ("stem1", "stem2a", "stem2b", "stem3", "stem4"):
+                getattr(self.conv1, name).fuse()
+        else:
+            for i, m in enumerate(self.conv1):
+                if isinstance(m, Conv2dBN):
+                    self.conv1[i] = m.fuse()
+        for stage in STAGES:
+            for block in getattr(self, stage):
+                block.reparameterize()
+        return self

@@ -1,0 +1,34 @@
+"""``build_model(spec)``: name -> class tables and in/out channel threading (PaddleOCR base_model.py)."""
+
+from .backbones import BACKBONES
+from .deploy import reparameterize_model
+from .heads import CTCHead, MultiHead
+from .necks import SequenceEncoder
+from .rec_model import RecModel
+
+HEADS = {"CTCHead": CTCHead, "MultiHead": MultiHead}
+
+
+def build_model(spec, *, form="deploy", charset=None):
+    """Build the torch module described by ``spec`` (random weights) in ``form`` "train" or "deploy"."""
+    if form not in ("train", "deploy"):
+        raise ValueError(f"form must be 'train' or 'deploy', got {form!r}")
+    bname, bargs = spec.component("backbone")
+    if bname not in BACKBONES:
+        raise ValueError(f"unknown backbone {bname!r}; known: {sorted(BACKBONES)}")
+    backbone = BACKBONES[bname](**bargs)
+    channels = backbone.out_channels
+    neck = None
+    if spec.neck is not None:
+        nname, nargs = spec.component("neck")
+        neck = SequenceEncoder(channels, nname, **nargs)
+        channels = neck.out_channels
+    hname, hargs = spec.component("head")
+    if hname not in HEADS:
+        raise ValueError(f"unknown head {hname!r}; known: {sorted(HEADS)}")
+    head = HEADS[hname](channels, spec.num_classes, **hargs)
+    model = RecModel(backbone, neck, head, spec=spec, charset=charset)
+    model.eval()
+    if form == "deploy":
+        reparameterize_model(model)
+    return model

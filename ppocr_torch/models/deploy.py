@@ -1,0 +1,27 @@
+"""Deploy form: fold every BatchNorm and re-parameterizable branch into single convolutions.
+
+One walker: every module that has ``reparameterize()`` (blocks, backbones) or ``fuse()`` in place
+(``ConvBNAct``) rewrites itself; the result computes the same function with fewer ops.
+"""
+
+import torch
+
+from .layers import ConvBNAct
+
+
+@torch.no_grad()
+def reparameterize_model(model):
+    """Convert ``model`` to its deploy form in place (idempotent) and return it."""
+    was_training = model.training
+    model.eval()
+    for m in list(model.modules()):
+        if m is model:
+            continue
+        if hasattr(m, "reparameterize"):
+            m.reparameterize()
+    for m in list(model.modules()):
+        if isinstance(m, ConvBNAct):
+            m.fuse()
+    model.form = "deploy"
+    model.train(was_training)
+    return model

@@ -1,0 +1,3 @@
+from .ctc import CTCHead, MultiHead
+
+__all__ = ["CTCHead", "MultiHead"]

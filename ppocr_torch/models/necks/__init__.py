@@ -1,0 +1,3 @@
+from .sequence_encoder import SequenceEncoder
+
+__all__ = ["SequenceEncoder"]
