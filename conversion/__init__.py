@@ -1,0 +1,4 @@
+"""Build-time conversion of official PaddleOCR recognition models into ppocr_torch checkpoints.
+
+The only place PaddlePaddle / onnx / onnxruntime are imported (lazily, inside functions).
+"""

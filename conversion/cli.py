@@ -1,0 +1,112 @@
+"""``python -m conversion``: convert official or own PaddleOCR recognition models, with a parity report."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ConversionError, ParityError
+
+
+def _fmt_report(name, report):
+    out = report["output"]
+    lines = [f"{name}: {out['inputs']} inputs, |diff| prob max {out['max_abs_prob']:.3g} / p99 "
+             f"{out['p99_abs_prob']:.3g} / median {out['median_abs_prob']:.3g} ({out['inputs_over_tolerance']} over "
+             f"{out['tolerance']:g}; official runtime's own spread up to {out['runtime_self_spread_max']:.3g}), "
+             f"max |diff| score {out['max_abs_score']:.3g}, text agreement {out['text_agreement']:.2%} "
+             f"-> {'PASS' if out['passed'] else 'FAIL'}"]
+    for stage, s in report["layers"]["stages"].items():
+        lines.append(f"  {stage:8s} {s['ops']:3d} ops, worst max |diff| {s['max_abs']:.3g} at {s['worst_module']}")
+    bad = report["layers"]["first_divergent_op"]
+    if bad:
+        lines.append(f"  first divergent op: #{bad['op']} {bad['module']} ({bad.get('error') or bad['rel']})")
+    return "\n".join(lines)
+
+
+def run_convert(args):
+    from ppocr_torch import registry
+
+    from . import convert as cv
+    from .official import fetch_source, read_source_dictionary
+    from .parity import layer_parity, output_parity, summarize_layers
+
+    entry = registry.get_entry(args.name)
+    spec = entry.spec
+    charset = cv.package_charset(spec)
+    sources = entry.official.get("sources", [])
+    if args.source:
+        model_path, source, source_chars = Path(args.source), None, None
+    else:
+        if not sources:
+            raise ConversionError(f"{entry.name}: no reachable official source in the registry; pass --source")
+        source = sources[args.source_index]
+        model_path, dict_path = fetch_source(source)
+        source_chars = read_source_dictionary(source, model_path, dict_path)
+    cv.check_source_dictionary(spec, charset, source_chars)
+    if model_path.suffix != ".onnx":
+        raise ConversionError(f"{model_path}: only ONNX sources are supported by this command so far")
+    model, pairs = cv.convert_onnx(model_path, spec, charset)
+    inputs = cv.parity_inputs(spec, args.images, limit=args.limit)
+    layers = layer_parity(model, pairs, model_path, inputs[0][1])
+    if len(inputs) > args.random:
+        layers += layer_parity(model, pairs, model_path, inputs[args.random][1])
+    report = {"model": entry.name, "source": str(model_path), "runtime": "onnxruntime",
+              "output": output_parity(model, model_path, inputs, charset, args.tolerance),
+              "layers": summarize_layers(layers), "layer_rows": layers}
+    print(_fmt_report(entry.name, report), file=sys.stderr)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    if not report["output"]["passed"]:
+        raise ParityError(f"{entry.name}: parity failed (max |diff| {report['output']['max_abs_prob']:.3g}, "
+                          f"text agreement {report['output']['text_agreement']:.2%}); nothing written")
+    meta = cv.source_meta("onnx", model_path, source)
+    meta["name"] = entry.name
+    out_dir = Path(args.out)
+    path, digest = cv.write_checkpoint(model, out_dir, meta)
+    if args.embed:
+        for old in out_dir.glob(f"{entry.name}-*.pth"):
+            if old != path:
+                old.unlink()
+    print(path)
+    if args.update_registry:
+        out = report["output"]
+        cv.update_registry(entry.name, weights={
+            "file": path.name, "sha256": digest, "size": path.stat().st_size, "embedded": bool(args.embed), "url": None,
+        }, parity={
+            "runtime": "onnxruntime", "source": (source or {}).get("wheel", str(model_path)) + ":" +
+            (source or {}).get("path", model_path.name), "inputs": out["inputs"],
+            "max_abs_prob": float(f"{out['max_abs_prob']:.3g}"), "p99_abs_prob": float(f"{out['p99_abs_prob']:.3g}"),
+            "median_abs_prob": float(f"{out['median_abs_prob']:.3g}"),
+            "inputs_over_1e-5": out["inputs_over_tolerance"],
+            "runtime_self_spread_max": float(f"{out['runtime_self_spread_max']:.3g}"),
+            "max_abs_score": float(f"{out['max_abs_score']:.3g}"), "text_agreement": out["text_agreement"],
+        }, verification="official ONNX export converted and checked against ONNX Runtime")
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m conversion", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("convert", help="convert a registry model from its official source")
+    c.add_argument("name")
+    c.add_argument("--source", help="local official file instead of the registry's source")
+    c.add_argument("--source-index", type=int, default=0, help="which registry source to use")
+    c.add_argument("--out", default="converted", help="output folder (default: ./converted)")
+    c.add_argument("--embed", action="store_true", help="replace older checkpoints of this model in --out")
+    c.add_argument("--images", help="folder of real line images for parity (default: tests/data/lines)")
+    c.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    c.add_argument("--random", type=int, default=2, help=argparse.SUPPRESS)
+    c.add_argument("--tolerance", type=float, default=1e-5)
+    c.add_argument("--report", help="write the parity report as JSON")
+    c.add_argument("--update-registry", action="store_true", help="record weights and parity in zoo.json")
+    c.set_defaults(func=run_convert)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConversionError, ParityError) as exc:
+        print(f"conversion: error: {exc}", file=sys.stderr)
+        return 1

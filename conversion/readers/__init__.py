@@ -1,0 +1,1 @@
+"""Readers turn a source model file into a list of parametric ops in execution order."""
