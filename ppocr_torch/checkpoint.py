@@ -1,0 +1,114 @@
+"""Self-describing checkpoints: state dict + spec + charset + meta, loaded with ``weights_only=True``.
+
+File layout (a ``torch.save`` dict of plain types and tensors only)::
+
+    {"format": "ppocr_torch.checkpoint/1", "form": "deploy", "spec": {...}, "charset": [...],
+     "meta": {...}, "state_dict": {name: tensor}}
+"""
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError, SpecMismatchError
+
+FORMAT = "ppocr_torch.checkpoint/1"
+
+
+def sha256_file(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write(path, write):
+    """Call ``write(tmp_path)`` then rename onto ``path``; on any failure nothing is left at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def save_checkpoint(path, model, *, meta=None):
+    """Write ``model`` (a RecModel with ``.spec`` and ``.charset``) atomically; return the file's sha256."""
+    if model.spec is None or model.charset is None:
+        raise ValueError("model has no .spec/.charset to save")
+    if len(model.charset) != model.spec.num_classes:
+        raise SpecMismatchError(f"charset has {len(model.charset)} entries but the spec has "
+                                f"{model.spec.num_classes} classes")
+    payload = {
+        "format": FORMAT,
+        "form": model.form,
+        "spec": model.spec.to_dict(),
+        "charset": list(model.charset),
+        "meta": dict(meta or {}),
+        "state_dict": {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()},
+    }
+    buf = io.BytesIO()  # a file-like target keeps the archive's inner name fixed: identical bytes every run
+    torch.save(payload, buf)
+    data = buf.getvalue()
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_checkpoint(path):
+    """Load and validate a checkpoint file (``weights_only=True``); returns the payload dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for unsafe content, RuntimeError/EOFError for corrupt zips
+        kind = "refused: it contains objects other than tensors and plain data" if "weights_only" in str(exc) \
+            else "unreadable (corrupt or truncated?)"
+        raise CheckpointError(f"checkpoint {str(path)!r} is {kind}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a ppocr_torch checkpoint (format "
+                              f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})")
+    for key in ("spec", "charset", "state_dict", "form"):
+        if key not in payload:
+            raise CheckpointError(f"checkpoint {str(path)!r} lacks {key!r}")
+    return payload
+
+
+def model_from_payload(payload, *, source="checkpoint"):
+    """Build the RecModel described by a checkpoint payload and load its weights strictly."""
+    from .charset import check_num_classes
+    from .models import ModelSpec, build_model
+
+    try:
+        spec = ModelSpec.from_dict(payload["spec"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{source}: invalid spec: {exc}") from exc
+    charset = list(payload["charset"])
+    check_num_classes(charset, spec.num_classes)
+    model = build_model(spec, form=payload["form"], charset=charset)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: weights do not fit the spec {spec.name!r}: "
+                              f"{str(exc).splitlines()[0]}") from exc
+    model.weights_meta = dict(payload.get("meta", {}))
+    return model.eval()
+
+
+def load_checkpoint(path):
+    """Read ``path`` and return the ready RecModel (eval mode, CPU)."""
+    return model_from_payload(read_checkpoint(path), source=str(path))

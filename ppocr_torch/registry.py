@@ -1,0 +1,107 @@
+"""The model registry: every known model as data (``zoo.json``), looked up by PaddleOCR's name or alias.
+
+``zoo.json`` is written by the conversion tool (``python -m conversion release``) and read lazily here;
+API, CLI, torch.hub entrypoints and the README table all read this one source.
+"""
+
+import fnmatch
+import functools
+import json
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+
+from .errors import UnknownModelError
+from .models.spec import ModelSpec
+
+DEFAULT_MODEL = "PP-OCRv6_small_rec"
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    file: str  # "<name>-<sha8>.pth"
+    sha256: str
+    size: int
+    embedded: bool = False  # shipped inside the package (ppocr_torch/weights/)
+    url: str | None = None  # explicit URL; otherwise the release base URL + file
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    spec: ModelSpec
+    dictionary: str  # file name under ppocr_torch/dicts/
+    aliases: tuple = ()
+    family: str = ""
+    languages: tuple = ()
+    official: dict = field(default_factory=dict)  # inference/train URLs, reachable republished sources
+    weights: WeightsInfo | None = None
+    parity: dict = field(default_factory=dict)  # measured parity vs the official runtime
+    verification: str = ""  # which check this model passed
+    license: str = "Apache-2.0"
+    accuracy: dict = field(default_factory=dict)
+
+    @property
+    def has_weights(self):
+        return self.weights is not None
+
+
+def _entry_from_dict(d):
+    d = dict(d)
+    spec = ModelSpec.from_dict(d.pop("spec"))
+    w = d.pop("weights", None)
+    return ModelEntry(spec=spec, weights=WeightsInfo(**w) if w else None,
+                      aliases=tuple(d.pop("aliases", ())), languages=tuple(d.pop("languages", ())), **d)
+
+
+@functools.lru_cache(maxsize=1)
+def _load():
+    text = resources.files("ppocr_torch").joinpath("zoo.json").read_text(encoding="utf-8")
+    entries = [_entry_from_dict(d) for d in json.loads(text)["models"]]
+    by_name, aliases = {}, {}
+    for e in entries:
+        if e.name in by_name:
+            raise RuntimeError(f"zoo.json: duplicate model {e.name!r}")
+        by_name[e.name] = e
+        for a in e.aliases:
+            aliases[a] = e.name
+    return by_name, aliases
+
+
+def get_entry(name):
+    """Return the ModelEntry for a canonical name or alias (aliases warn once)."""
+    by_name, aliases = _load()
+    if name in by_name:
+        return by_name[name]
+    if name in aliases:
+        _warn_alias(name, aliases[name])
+        return by_name[aliases[name]]
+    lowered = {n.lower(): n for n in list(by_name) + list(aliases)}
+    if name.lower() in lowered:
+        return get_entry(lowered[name.lower()])
+    close = [n for n in by_name if name.lower().replace("-", "_") in n.lower().replace("-", "_")][:5]
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see ppocr_torch.list_models()"
+    raise UnknownModelError(f"unknown model {name!r}{hint}")
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_alias(alias, name):
+    warnings.warn(f"model name {alias!r} is an alias of {name!r}", stacklevel=4)
+
+
+def list_models(pattern=None, *, with_weights=False):
+    """Canonical names, optionally filtered by an fnmatch ``pattern`` and to models with weights."""
+    by_name, _ = _load()
+    names = [n for n, e in by_name.items() if not with_weights or e.has_weights]
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatch(n.lower(), pattern.lower())]
+    return sorted(names)
+
+
+def entries():
+    return list(_load()[0].values())
+
+
+def reload():
+    """Forget the cached registry (after the conversion tool rewrote zoo.json)."""
+    _load.cache_clear()
