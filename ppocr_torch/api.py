@@ -1,0 +1,314 @@
+"""The public API: :func:`load_model`, :class:`Recognizer` and the one-liner :func:`recognize`.
+
+A :class:`Recognizer` turns text-line images (paths, encoded bytes, numpy arrays, PIL images) into
+:class:`~ppocr_torch.decode.RecResult` objects::
+
+    from ppocr_torch import Recognizer
+    rec = Recognizer()                      # PP-OCRv6_small_rec, embedded in the package
+    rec("line.png").text                    # one image -> one RecResult
+    [r.text for r in rec(["a.png", "b.png"])]   # a list -> a list, in input order
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import InvalidImageError, SpecMismatchError
+
+from .registry import DEFAULT_MODEL  # stdlib-only import chain: importing the registry loads no torch
+
+__all__ = ["load_model", "list_models", "Recognizer", "recognize"]
+
+_MODES = ("per_image", "paddle")
+_CHANNEL_ORDERS = ("bgr", "rgb")
+_ERRORS = ("raise", "return")
+_CHECKPOINT_SUFFIXES = (".pth", ".pt")
+
+# Models built from checkpoint files, on the CPU, keyed by (resolved path, size, mtime_ns).
+# load_model hands out deep copies, so a caller modifying its model never affects another caller.
+_model_cache: dict[tuple[str, int, int], Any] = {}
+_model_cache_lock = threading.Lock()
+_MODEL_CACHE_SIZE = 4
+
+_recognizers: dict[tuple, "Recognizer"] = {}
+_recognizers_lock = threading.Lock()
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registry models, optionally filtered by an fnmatch ``pattern`` (case-insensitive)."""
+    from .registry import list_models as _list
+
+    return _list(pattern)
+
+
+def _is_checkpoint_path(obj: Any) -> bool:
+    """A str/PathLike naming an existing file, or ending in .pth/.pt, is a checkpoint path."""
+    if isinstance(obj, os.PathLike):
+        return True
+    if not isinstance(obj, str):
+        return False
+    return obj.lower().endswith(_CHECKPOINT_SUFFIXES) or os.path.isfile(obj)
+
+
+def _load_cpu_model(path: Path):
+    """A fresh CPU RecModel from ``path``, built once per file version and deep-copied afterwards."""
+    from .checkpoint import load_checkpoint
+
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return load_checkpoint(path)  # raises CheckpointError naming the file
+    with _model_cache_lock:
+        cached = _model_cache.get(key)
+    if cached is None:
+        cached = load_checkpoint(path)
+        with _model_cache_lock:
+            _model_cache[key] = cached
+            while len(_model_cache) > _MODEL_CACHE_SIZE:
+                _model_cache.pop(next(iter(_model_cache)))
+    return copy.deepcopy(cached)
+
+
+def _check_against_entry(model, entry, path: Path) -> None:
+    """Raise SpecMismatchError when a registry checkpoint describes another model than its entry."""
+    spec = model.spec
+    problems = []
+    if spec.name != entry.spec.name:
+        problems.append(f"it is model {spec.name!r}")
+    if spec.num_classes != entry.spec.num_classes:
+        problems.append(f"it has {spec.num_classes} classes, the registry says {entry.spec.num_classes}")
+    if spec.input_height != entry.spec.input_height:
+        problems.append(f"its input height is {spec.input_height}, the registry says {entry.spec.input_height}")
+    if problems:
+        raise SpecMismatchError(
+            f"checkpoint {str(path)!r} does not match registry model {entry.name!r}: {'; '.join(problems)}"
+        )
+
+
+def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download: bool = True):
+    """Load a recognition model as a :class:`~ppocr_torch.models.RecModel` in eval mode on ``device``.
+
+    Args:
+        name_or_path: a registry name or alias (see :func:`list_models`), or the path of a
+            ppocr_torch checkpoint (an existing file, or any name ending in ``.pth``/``.pt``).
+        device: torch device for the model.
+        download: allow downloading registry weights that are not cached yet.
+
+    Returns:
+        A new module on every call (safe to modify); files are only read once per process.
+
+    Raises:
+        UnknownModelError: not a registry name and not a checkpoint file.
+        WeightsNotCachedError, DownloadError, ChecksumError: the registry weights cannot be obtained.
+        CheckpointError: the file is not a valid ppocr_torch checkpoint.
+        SpecMismatchError: the checkpoint disagrees with its character set or registry entry.
+    """
+    if _is_checkpoint_path(name_or_path):
+        model = _load_cpu_model(Path(name_or_path))
+    elif isinstance(name_or_path, str):
+        from .download import resolve_weights
+        from .registry import get_entry
+
+        entry = get_entry(name_or_path)
+        path = resolve_weights(entry, download=download)
+        model = _load_cpu_model(path)
+        _check_against_entry(model, entry, path)
+    else:
+        raise TypeError(f"name_or_path must be a model name or a checkpoint path, got "
+                        f"{type(name_or_path).__name__}")
+    return model.to(device).eval()
+
+
+def _check_choice(what: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+class Recognizer:
+    """Text-line recognizer: load a model once, recognize images many times (thread-safe).
+
+    Args:
+        model: registry name/alias, checkpoint path, or an already-built RecModel (moved to
+            ``device`` and put in eval mode in place).
+        device: torch device to run on.
+        batch_size: most images per forward pass.
+        mode: ``"per_image"`` (default): every image is resized to its own width, so its result does
+            not depend on the other images of the call; ``"paddle"``: PaddleOCR's ``predict_rec``
+            batching (sorted by aspect ratio, each batch padded to its widest image).
+        channel_order: ``"bgr"`` or ``"rgb"``, the channel order of 3/4-channel numpy inputs.
+        download: allow downloading registry weights that are not cached yet.
+
+    Attributes:
+        model, spec, charset, device, batch_size, mode, channel_order.
+    """
+
+    def __init__(self, model: Any = DEFAULT_MODEL, *, device: Any = "cpu", batch_size: int = 8,
+                 mode: str = "per_image", channel_order: str = "bgr", download: bool = True):
+        import torch
+
+        _check_choice("mode", mode, _MODES)
+        _check_choice("channel_order", channel_order, _CHANNEL_ORDERS)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.device = torch.device(device)
+        if isinstance(model, torch.nn.Module):
+            if getattr(model, "spec", None) is None or getattr(model, "charset", None) is None:
+                raise ValueError("model must be a RecModel with .spec and .charset (see load_model)")
+            self.model = model.to(self.device).eval()
+        else:
+            self.model = load_model(model, device=self.device, download=download)
+        self.spec = self.model.spec
+        self.charset = list(self.model.charset)
+        self.batch_size = batch_size
+        self.mode = mode
+        self.channel_order = channel_order
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"Recognizer(model={self.spec.name!r}, device={str(self.device)!r}, "
+                f"batch_size={self.batch_size}, mode={self.mode!r})")
+
+    def __call__(self, images: Any, *, errors: str = "raise"):
+        """Same as :meth:`recognize`."""
+        return self.recognize(images, errors=errors)
+
+    def recognize(self, images: Any, *, errors: str = "raise"):
+        """Recognize one image or a list/tuple of images.
+
+        Args:
+            images: one image (path, bytes, numpy array, PIL image) or a list/tuple of them.
+            errors: ``"raise"`` (default): the first unusable input raises; ``"return"``: an unusable
+                input gets its exception object in its result slot and the others are still
+                recognized.
+
+        Returns:
+            A :class:`RecResult` for one image; a list (input order) for a list/tuple.
+
+        Raises:
+            InvalidImageError: an input cannot be used (``errors="raise"``); for lists the message
+                names the input's index, e.g. ``"input 3 (path 'x.png'): file not found"``.
+        """
+        _check_choice("errors", errors, _ERRORS)
+        single = not isinstance(images, (list, tuple))
+        items = [images] if single else list(images)
+        results = self._run(items, names=[None] if single else [f"input {i}" for i in range(len(items))],
+                            errors=errors)
+        return results[0] if single else results
+
+    def recognize_with_errors(self, images: Sequence[Any]) -> list:
+        """``recognize(list(images), errors="return")``: RecResult or exception per input."""
+        return self.recognize(list(images), errors="return")
+
+    # -- internals: everything per call lives in locals, so concurrent calls do not interfere --------
+
+    def _run(self, items: list, *, names: list, errors: str) -> list:
+        from .image_io import load_image
+
+        results: list[Any] = [None] * len(items)
+        loaded: dict[int, Any] = {}
+        for i, obj in enumerate(items):
+            try:
+                img = load_image(obj, channel_order=self.channel_order, name=names[i])
+                self._check_width(img, names[i] or "image")
+            except InvalidImageError as exc:
+                if errors == "raise":
+                    raise
+                results[i] = exc
+                continue
+            loaded[i] = img
+        if loaded:
+            indices = list(loaded)
+            images = [loaded[i] for i in indices]
+            for j, res in zip(*self._recognize_arrays(images)):
+                results[indices[j]] = res
+        return results
+
+    def _check_width(self, img, name: str) -> None:
+        """Reject images too wide for preprocessing before batching (so one cannot fail a batch)."""
+        from .preprocess import DEFAULT_MAX_WIDTH
+
+        height = self.spec.input_height
+        width = self._own_width(img)
+        if width > DEFAULT_MAX_WIDTH:
+            h, w = img.shape[:2]
+            raise InvalidImageError(
+                f"{name}: {w}x{h} (width x height) would be {width} px wide at height {height}, above "
+                f"the limit of {DEFAULT_MAX_WIDTH}; split the text line into shorter pieces"
+            )
+
+    def _recognize_arrays(self, images: list) -> tuple[list[int], list]:
+        """Recognize uint8 BGR arrays; returns (positions, results) in matching order."""
+        from .preprocess import prepare_batch, sort_for_batching
+
+        height, base = self.spec.input_height, self.spec.base_width
+        positions: list[int] = []
+        results: list = []
+        if self.mode == "paddle":
+            order = sort_for_batching(images, height)
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                batch = prepare_batch([images[i] for i in chunk], height, mode="paddle", base_width=base)
+                positions.extend(chunk)
+                results.extend(self._forward_decode(batch))
+            return positions, results
+        # per_image: group by own width (one cheap pass), then preprocess and run chunk by chunk so
+        # that only one chunk's float arrays are in memory at a time.
+        groups: dict[int, list[int]] = {}
+        for i, img in enumerate(images):
+            groups.setdefault(self._own_width(img), []).append(i)
+        for width in sorted(groups):
+            members = groups[width]
+            for start in range(0, len(members), self.batch_size):
+                chunk = members[start:start + self.batch_size]
+                ((local, batch),) = prepare_batch([images[i] for i in chunk], height, mode="per_image",
+                                                  base_width=base)
+                positions.extend(chunk[k] for k in local)
+                results.extend(self._forward_decode(batch))
+        return positions, results
+
+    def _own_width(self, img) -> int:
+        """Width of ``img`` preprocessed alone: ``int(height * max(base_width / height, w / h))``."""
+        from .preprocess import batch_width_ratio
+
+        height = self.spec.input_height
+        return int(height * batch_width_ratio([img], height, self.spec.base_width))
+
+    def _forward_decode(self, batch) -> list:
+        """Run the model on a float32 [n, 3, H, W] array and decode every row."""
+        import numpy as np
+        import torch
+
+        from .decode import ctc_greedy_decode
+
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        with self._lock, torch.inference_mode():
+            probs = self.model(x.to(self.device))
+            probs = probs.float().cpu().numpy()
+        return ctc_greedy_decode(probs, self.charset)
+
+
+def recognize(images: Any, *, model: Any = DEFAULT_MODEL, device: Any = "cpu", batch_size: int = 8,
+              mode: str = "per_image", channel_order: str = "bgr"):
+    """One-liner: recognize ``images`` with a process-wide shared :class:`Recognizer`.
+
+    The Recognizer for each (model, device, batch_size, mode, channel_order) is built on first use and
+    reused afterwards. Returns a RecResult for one image, a list for a list/tuple.
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        return Recognizer(model, device=device, batch_size=batch_size, mode=mode,
+                          channel_order=channel_order)(images)
+    key = (os.fspath(model), str(device), batch_size, mode, channel_order)
+    rec = _recognizers.get(key)
+    if rec is None:
+        with _recognizers_lock:
+            rec = _recognizers.get(key)
+            if rec is None:
+                rec = Recognizer(model, device=device, batch_size=batch_size, mode=mode,
+                                 channel_order=channel_order)
+                _recognizers[key] = rec
+    return rec(images)

@@ -1,0 +1,210 @@
+"""Command-line interface: ``ppocr-torch`` / ``python -m ppocr_torch``.
+
+Subcommands:
+
+* ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``);
+* ``models``: the registry models and where their weights are;
+* ``download NAME...``: fetch registry weights into the cache (for offline use later).
+
+Exit codes: 0 success; 1 some image could not be read (the others are still printed); 2 usage error,
+unknown model, or weights unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+from .errors import PPOCRTorchError
+
+_PROG = "ppocr-torch"
+_DEFAULT_MODEL = "PP-OCRv6_small_rec"
+
+
+def _utf8_streams() -> None:
+    """Write UTF-8 to stdout/stderr whatever the locale (recognized text is mostly non-ASCII)."""
+    for stream, errors in ((sys.stdout, "strict"), (sys.stderr, "backslashreplace")):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(encoding="utf-8", errors=errors)
+            except (ValueError, OSError):  # detached or unusual stream: keep it as it is
+                pass
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _error(message: str) -> None:
+    print(f"{_PROG}: error: {message}", file=sys.stderr)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=_PROG, description="PaddleOCR text-line recognition in PyTorch.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    rec = sub.add_parser("recognize", help="recognize text-line images",
+                         description="Recognize text-line images; one output line per image.")
+    rec.add_argument("images", nargs="+", metavar="IMG", help="image files (one text line each)")
+    rec.add_argument("--model", default=_DEFAULT_MODEL, help=f"registry name or checkpoint path "
+                                                             f"(default: {_DEFAULT_MODEL})")
+    rec.add_argument("--json", action="store_true", help="print one JSON object per line")
+    rec.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    rec.add_argument("--batch-size", type=_positive_int, default=8, help="images per forward (default: 8)")
+    rec.add_argument("--mode", choices=("per_image", "paddle"), default="per_image",
+                     help="batching: per_image (results independent of the batch) or paddle "
+                          "(PaddleOCR's predict_rec)")
+    rec.add_argument("--no-download", action="store_true", help="never download weights")
+    rec.set_defaults(func=_cmd_recognize)
+
+    models = sub.add_parser("models", help="list the registry models",
+                            description="List the registry models and the status of their weights.")
+    models.add_argument("pattern", nargs="?", help="fnmatch pattern on the name, e.g. '*v6*'")
+    models.set_defaults(func=_cmd_models)
+
+    dl = sub.add_parser("download", help="download registry weights into the cache",
+                        description="Download the weights of registry models into the cache directory.")
+    dl.add_argument("names", nargs="+", metavar="NAME", help="registry model names")
+    dl.set_defaults(func=_cmd_download)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _strip_input_prefix(message: str, obj, index: int) -> str:
+    """Drop the ``input N (path '...'): `` prefix of an error message (the CLI names the path itself)."""
+    from .image_io import describe_input
+
+    prefix = describe_input(obj, index) + ": "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _device_problem(device: str) -> str | None:
+    """Why ``device`` cannot be used (bad name, CUDA/MPS unavailable), or None."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        return _first_line(exc)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return "CUDA is not available in this torch installation"
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        return f"there are only {torch.cuda.device_count()} CUDA device(s)"
+    mps = getattr(torch.backends, "mps", None)
+    if dev.type == "mps" and not (mps is not None and mps.is_available()):
+        return "MPS is not available"
+    return None
+
+
+def _cmd_recognize(args) -> int:
+    from .api import Recognizer
+
+    problem = _device_problem(args.device)
+    if problem:
+        _error(f"cannot use device {args.device!r}: {problem}")
+        return 2
+    try:
+        rec = Recognizer(args.model, device=args.device, batch_size=args.batch_size, mode=args.mode,
+                         download=not args.no_download)
+    except (PPOCRTorchError, OSError) as exc:
+        _error(str(exc))
+        return 2
+    except (RuntimeError, AssertionError) as exc:  # torch failing to move the model to the device
+        _error(f"cannot use device {args.device!r}: {_first_line(exc)}")
+        return 2
+    results = rec.recognize(list(args.images), errors="return")
+    failed = 0
+    for i, (path, res) in enumerate(zip(args.images, results)):
+        if isinstance(res, BaseException):
+            failed += 1
+            message = _strip_input_prefix(str(res), path, i)
+            _error(f"{path}: {message}")
+            if args.json:
+                print(json.dumps({"path": path, "error": message}, ensure_ascii=False), flush=True)
+            continue
+        if args.json:
+            d = res.to_dict()
+            print(json.dumps({"path": path, "text": d["text"], "score": d["score"], "chars": d["chars"]},
+                             ensure_ascii=False))
+        else:
+            print(f"{path}\t{res.text}\t{res.score:.4f}")
+    sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def _cmd_models(args) -> int:
+    from .download import weights_status
+    from .registry import get_entry, list_models
+
+    rows = [("NAME", "FAMILY", "CLASSES", "HEIGHT", "WEIGHTS")]
+    for name in list_models(args.pattern):
+        e = get_entry(name)
+        rows.append((e.name, e.family or e.spec.family, str(e.spec.num_classes), str(e.spec.input_height),
+                     weights_status(e)))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def _cmd_download(args) -> int:
+    from .download import resolve_weights
+    from .registry import get_entry
+
+    status = 0
+    for name in args.names:
+        try:
+            path = resolve_weights(get_entry(name), download=True)
+        except PPOCRTorchError as exc:
+            _error(str(exc))
+            status = 2
+            continue
+        print(f"{name}\t{path}")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    _utf8_streams()
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: return the code instead of exiting
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `ppocr-torch recognize *.png | head`
+        _silence_stdout()
+        return 141
+    except PPOCRTorchError as exc:
+        _error(str(exc))
+        return 2

@@ -1,0 +1,109 @@
+"""Tests of the command-line interface, run as ``python -m ppocr_torch`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = "samples/sample_line.png"
+SAMPLE_TEXT = (ROOT / "samples" / "sample_line.txt").read_text(encoding="utf-8").strip("\n")
+
+
+def _run(*args, tmp_path):
+    env = dict(os.environ)
+    env.update(PPOCR_TORCH_HOME=str(tmp_path / "cache"), PPOCR_TORCH_OFFLINE="1", LC_ALL="C", LANG="C",
+               PYTHONIOENCODING="")
+    proc = subprocess.run([sys.executable, "-m", "ppocr_torch", *args], cwd=ROOT, env=env,
+                          capture_output=True, timeout=600)
+    return proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8")
+
+
+def test_recognize_text(tmp_path):
+    rc, out, err = _run("recognize", SAMPLE, tmp_path=tmp_path)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1
+    path, text, score = lines[0].split("\t")
+    assert path == SAMPLE and text == SAMPLE_TEXT
+    assert 0.9 < float(score) <= 1.0 and len(score.split(".")[1]) == 4
+    assert "Traceback" not in err
+
+
+def test_recognize_json(tmp_path):
+    rc, out, err = _run("recognize", "--json", "--mode", "paddle", "--batch-size", "2", SAMPLE, SAMPLE,
+                        tmp_path=tmp_path)
+    assert rc == 0, err
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert len(objs) == 2
+    for obj in objs:
+        assert obj["path"] == SAMPLE and obj["text"] == SAMPLE_TEXT
+        assert 0.9 < obj["score"] <= 1.0
+        assert "".join(c[0] for c in obj["chars"]) == SAMPLE_TEXT
+    assert SAMPLE_TEXT in out  # ensure_ascii=False: the characters themselves, not \\u escapes
+
+
+def test_missing_file_exit_1_others_printed(tmp_path):
+    missing = str(tmp_path / "nope.png")
+    rc, out, err = _run("recognize", missing, SAMPLE, tmp_path=tmp_path)
+    assert rc == 1
+    assert f"ppocr-torch: error: {missing}: " in err and "not found" in err
+    assert "Traceback" not in err
+    assert out.splitlines() == [line for line in out.splitlines() if line.startswith(SAMPLE)]
+    assert SAMPLE_TEXT in out
+
+    rc, out, err = _run("recognize", "--json", missing, SAMPLE, tmp_path=tmp_path)
+    assert rc == 1
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert objs[0]["path"] == missing and "error" in objs[0]
+    assert objs[1]["text"] == SAMPLE_TEXT
+
+
+def test_unknown_model_exit_2(tmp_path):
+    rc, out, err = _run("recognize", "--model", "no-such-model", SAMPLE, tmp_path=tmp_path)
+    assert rc == 2
+    assert "Traceback" not in err
+    assert "no-such-model" in err and len(err.strip().splitlines()) == 1
+    assert out == ""
+
+
+def test_missing_weights_exit_2(tmp_path):
+    # ch_PP-OCRv2_rec is either not converted or not in the (empty, offline) cache
+    rc, out, err = _run("recognize", "--model", "ch_PP-OCRv2_rec", SAMPLE, tmp_path=tmp_path)
+    assert rc == 2
+    assert "Traceback" not in err and "ch_PP-OCRv2_rec" in err
+    assert out == ""
+
+
+def test_models_lists_registry(tmp_path):
+    rc, out, err = _run("models", tmp_path=tmp_path)
+    assert rc == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert set(rows) >= {"PP-OCRv6_small_rec", "ch_PP-OCRv2_rec"}
+    assert rows["PP-OCRv6_small_rec"].rstrip().endswith("embedded")
+    assert " 18710 " in rows["PP-OCRv6_small_rec"] and " 48 " in rows["PP-OCRv6_small_rec"]
+    assert " 6625 " in rows["ch_PP-OCRv2_rec"] and " 32 " in rows["ch_PP-OCRv2_rec"]
+
+
+def test_usage_error_exit_2(tmp_path):
+    rc, _, err = _run("recognize", tmp_path=tmp_path)
+    assert rc == 2 and "usage" in err
+
+
+def test_main_in_process(capsys):
+    from ppocr_torch.cli import main
+
+    assert main(["recognize", "--model", "no-such-model", str(ROOT / SAMPLE)]) == 2
+    assert "no-such-model" in capsys.readouterr().err
+
+
+def test_download_command(tmp_path):
+    rc, out, err = _run("download", "PP-OCRv6_small_rec", tmp_path=tmp_path)
+    assert rc == 0, err
+    name, path = out.strip().split("\t")
+    assert name == "PP-OCRv6_small_rec" and Path(path).is_file()
+    rc, out, err = _run("download", "ch_PP-OCRv2_rec", tmp_path=tmp_path)
+    assert rc == 2 and "ch_PP-OCRv2_rec" in err and "Traceback" not in err
