@@ -1,0 +1,46 @@
+"""ppocr-torch: PaddleOCR's text-recognition models, converted exactly and running natively in PyTorch."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+
+
+def _version():
+    for line in (ROOT / "ppocr_torch" / "__init__.py").read_text(encoding="utf-8").splitlines():
+        if line.startswith("__version__"):
+            return line.split("=")[1].strip().strip('"')
+    raise RuntimeError("no __version__")
+
+
+setup(
+    name="ppocr-torch",
+    version=_version(),
+    description="PaddleOCR text-recognition models (PP-OCRv2 to PP-OCRv6) converted exactly to PyTorch",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["ppocr_torch", "ppocr_torch.*"]),
+    package_data={"ppocr_torch": ["zoo.json", "dicts/*.txt", "weights/*.pth", "samples/*.png"]},
+    include_package_data=False,
+    install_requires=[
+        "torch>=2.1",
+        "numpy",
+        "opencv-python-headless",
+        "requests",
+        "tqdm",
+    ],
+    extras_require={
+        # build-time only: the conversion tool and the parity tests against the official runtimes
+        "convert": ["onnx>=1.14", "onnxruntime>=1.16", "paddlepaddle>=3.0", "pyyaml"],
+        "test": ["pytest>=7", "pillow", "onnx>=1.14", "onnxruntime>=1.16", "pyyaml"],
+    },
+    entry_points={"console_scripts": ["ppocr-torch = ppocr_torch.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)

@@ -1,0 +1,105 @@
+"""Architecture checks independent of any weights file: deploy form == training form, shapes, specs."""
+
+import pytest
+import torch
+
+from ppocr_torch import registry
+from ppocr_torch.models import ModelSpec, build_model, reparameterize_model
+from ppocr_torch.models.backbones.lcnet_v4 import NET_CONFIG_REC
+
+
+def _randomize(model, seed=0):
+    """Random weights *and* BatchNorm statistics, so folding errors cannot hide behind identity BNs."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.randn(m.num_features, generator=g) * 0.5 + 1)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+            elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (1.0 / m.weight[0].numel()) ** 0.5)
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model
+
+
+def _spec(name):
+    return registry.get_entry(name).spec
+
+
+@pytest.mark.parametrize("name", ["PP-OCRv6_small_rec", "ch_PP-OCRv2_rec"])
+def test_deploy_form_equals_training_form(name):
+    spec = _spec(name)
+    # float64: the folding must be exact algebra; fp32 rounding would blur a wrong eps or a missed branch
+    train = _randomize(build_model(spec, form="train")).double().eval()
+    x = torch.randn(2, 3, spec.input_height, 200, generator=torch.Generator().manual_seed(1)).double()
+    with torch.no_grad():
+        ref = train(x, return_stages=True)
+        deploy = reparameterize_model(train)
+        out = deploy(x, return_stages=True)
+    assert deploy.form == "deploy"
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in deploy.modules())
+    for stage in ("backbone", "neck", "head"):  # random weights make activations large: compare relatively
+        rel = (ref[stage] - out[stage]).abs().max() / ref[stage].abs().max()
+        assert rel < 1e-6, (stage, rel.item())
+    # idempotent
+    n_params = sum(p.numel() for p in deploy.parameters())
+    reparameterize_model(deploy)
+    assert sum(p.numel() for p in deploy.parameters()) == n_params
+
+
+@pytest.mark.parametrize("size", sorted(NET_CONFIG_REC))
+def test_lcnetv4_sizes_build_and_fuse(size):
+    spec = _spec("PP-OCRv6_small_rec").replace(backbone={"name": "PPLCNetV4", "model_size": size})
+    model = _randomize(build_model(spec, form="train")).double().eval()
+    x = torch.randn(1, 3, 48, 96, generator=torch.Generator().manual_seed(2)).double()
+    with torch.no_grad():
+        a = model(x, return_stages=True)
+        b = reparameterize_model(model)(x, return_stages=True)
+    assert a["head"].shape == (1, 12, spec.num_classes)
+    rel = (a["neck"] - b["neck"]).abs().max() / a["neck"].abs().max()
+    assert rel < 1e-9
+
+
+def test_output_lengths_follow_the_backbone_strides():
+    v6, v2 = build_model(_spec("PP-OCRv6_small_rec")), build_model(_spec("ch_PP-OCRv2_rec"))
+    with torch.no_grad():
+        assert v6(torch.zeros(1, 3, 48, 320)).shape == (1, 40, 18710)  # W / 8
+        assert v2(torch.zeros(1, 3, 32, 320)).shape == (1, 80, 6625)  # W / 4
+        p = v6(torch.zeros(1, 3, 48, 96))
+    assert torch.allclose(p.sum(-1), torch.ones(1, 12), atol=1e-5)  # eval mode returns probabilities
+
+
+def test_parameter_counts_match_the_official_exports():
+    # official ONNX exports: PP-OCRv6_small_rec 5,267,734 stored values incl. 3 unfolded neck BatchNorms
+    # (3 x 4 x 120) in place of 3 conv biases and 104 shape constants; ch_PP-OCRv2_rec 2.06 M
+    v6 = sum(p.numel() for p in build_model(_spec("PP-OCRv6_small_rec")).parameters())
+    v2 = sum(p.numel() for p in build_model(_spec("ch_PP-OCRv2_rec")).parameters())
+    assert v6 == 5_266_550
+    assert v2 == 2_060_961
+
+
+def test_training_key_names_mirror_paddleocr():
+    v6 = build_model(_spec("PP-OCRv6_small_rec"), form="train").state_dict()
+    for key in ["backbone.conv1.stem1.conv.weight", "backbone.conv1.stem2a.bn.running_var",
+                "backbone.blocks2.0.token_mixer.rep_dw.conv.conv.weight", "backbone.blocks2.0.token_mixer.se.conv1.bias",
+                "backbone.blocks4.0.token_mixer.dw_conv.bn.weight", "backbone.blocks5.2.channel_mixer.compress.conv.weight",
+                "head.ctc_encoder.encoder.conv_reduce.norm.running_mean",
+                "head.ctc_encoder.encoder.svtr_block.1.mixer.qkv.weight", "head.ctc_head.fc.bias"]:
+        assert key in v6, key
+    v2 = build_model(_spec("ch_PP-OCRv2_rec"), form="train").state_dict()
+    for key in ["backbone.conv1._conv.weight", "backbone.conv1._batch_norm.running_mean",
+                "backbone.block_list.12._se.conv2.weight", "neck.encoder.lstm.weight_ih_l0_reverse",
+                "neck.encoder.lstm.bias_hh_l1", "head.fc1.weight", "head.fc2.bias"]:
+        assert key in v2, key
+
+
+def test_spec_round_trips_and_rejects_unknown_fields():
+    spec = _spec("PP-OCRv6_small_rec")
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError):
+        ModelSpec.from_dict({**spec.to_dict(), "bogus": 1})
+    with pytest.raises(ValueError):
+        build_model(spec.replace(backbone={"name": "NoSuchNet"}))
