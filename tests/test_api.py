@@ -273,3 +273,20 @@ def test_registry_checkpoint_of_another_model_is_spec_mismatch(default_checkpoin
     with pytest.raises(SpecMismatchError) as info:
         api.load_model("ch_PP-OCRv2_rec")
     assert "ch_PP-OCRv2_rec" in str(info.value)
+
+
+def test_torch_hub_local_entrypoint(tmp_path):
+    import torch
+
+    root = str(Path(__file__).resolve().parent.parent)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hubconf_under_test", Path(root) / "hubconf.py")
+    hub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hub)
+    assert "pp_ocrv6_small_rec" in [n for n in dir(hub) if callable(getattr(hub, n)) and not n.startswith("_")]
+    rec = torch.hub.load(root, "pp_ocrv6_small_rec", source="local")
+    expected = (Path(root) / "samples" / "sample_line.txt").read_text(encoding="utf-8").strip()
+    assert rec(str(Path(root) / "samples" / "sample_line.png")).text == expected
+    untrained = torch.hub.load(root, "pp_ocrv6_small_rec", source="local", pretrained=False)
+    assert untrained.model.spec.num_classes == 18710
