@@ -46,7 +46,15 @@ def main(argv=None):
     for name in args.models:
         entry = registry.get_entry(name)
         onnx_path, _ = fetch_source(entry.official["sources"][0])
-        model = load_model(name)
+        try:
+            model = load_model(name, download=False)
+        except FileNotFoundError:  # not embedded nor cached: convert it from the official file into the cache
+            from conversion import convert as cv
+            from ppocr_torch.download import cache_dir
+
+            converted, _, _, meta = cv.convert_registry_model(name)
+            cv.write_checkpoint(converted, cache_dir(), meta)
+            model = load_model(name, download=False)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = args.threads
         opts.log_severity_level = 3

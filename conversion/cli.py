@@ -27,25 +27,12 @@ def run_convert(args):
     from ppocr_torch import registry
 
     from . import convert as cv
-    from .official import fetch_source, read_source_dictionary
     from .parity import layer_parity, output_parity, summarize_layers
 
     entry = registry.get_entry(args.name)
-    spec = entry.spec
-    charset = cv.package_charset(spec)
-    sources = entry.official.get("sources", [])
-    if args.source:
-        model_path, source, source_chars = Path(args.source), None, None
-    else:
-        if not sources:
-            raise ConversionError(f"{entry.name}: no reachable official source in the registry; pass --source")
-        source = sources[args.source_index]
-        model_path, dict_path = fetch_source(source)
-        source_chars = read_source_dictionary(source, model_path, dict_path)
-    cv.check_source_dictionary(spec, charset, source_chars)
-    if model_path.suffix != ".onnx":
-        raise ConversionError(f"{model_path}: only ONNX sources are supported by this command so far")
-    model, pairs = cv.convert_onnx(model_path, spec, charset)
+    model, pairs, model_path, meta = cv.convert_registry_model(entry.name, source_index=args.source_index,
+                                                               source_path=args.source)
+    spec, charset = entry.spec, model.charset
     inputs = cv.parity_inputs(spec, args.images, limit=args.limit)
     layers = layer_parity(model, pairs, model_path, inputs[0][1])
     if len(inputs) > args.random:
@@ -59,8 +46,6 @@ def run_convert(args):
     if not report["output"]["passed"]:
         raise ParityError(f"{entry.name}: parity failed (max |diff| {report['output']['max_abs_prob']:.3g}, "
                           f"text agreement {report['output']['text_agreement']:.2%}); nothing written")
-    meta = cv.source_meta("onnx", model_path, source)
-    meta["name"] = entry.name
     out_dir = Path(args.out)
     path, digest = cv.write_checkpoint(model, out_dir, meta)
     if args.embed:
@@ -73,8 +58,8 @@ def run_convert(args):
         cv.update_registry(entry.name, weights={
             "file": path.name, "sha256": digest, "size": path.stat().st_size, "embedded": bool(args.embed), "url": None,
         }, parity={
-            "runtime": "onnxruntime", "source": (source or {}).get("wheel", str(model_path)) + ":" +
-            (source or {}).get("path", model_path.name), "inputs": out["inputs"],
+            "runtime": "onnxruntime", "source": meta.get("wheel", str(model_path)) + ":" +
+            meta.get("path", model_path.name), "inputs": out["inputs"],
             "max_abs_prob": float(f"{out['max_abs_prob']:.3g}"), "p99_abs_prob": float(f"{out['p99_abs_prob']:.3g}"),
             "median_abs_prob": float(f"{out['median_abs_prob']:.3g}"),
             "inputs_over_1e-5": out["inputs_over_tolerance"],

