@@ -19,15 +19,6 @@ def pp_ocrv6_small_rec(pretrained=True, device="cpu", **kwargs):
 
 
 def _recognizer(name, pretrained, device, **kwargs):
-    from ppocr_torch import Recognizer, registry
-    from ppocr_torch.models import build_model
+    from ppocr_torch import Recognizer, load_model
 
-    if pretrained:
-        return Recognizer(name, device=device, **kwargs)
-    from ppocr_torch.charset import build_charset, read_dict_file
-    from importlib import resources
-
-    spec = registry.get_entry(name).spec
-    with resources.as_file(resources.files("ppocr_torch").joinpath("dicts").joinpath(spec.dictionary)) as p:
-        charset = build_charset(read_dict_file(p), spec.use_space_char)
-    return Recognizer(build_model(spec, charset=charset), device=device, **kwargs)
+    return Recognizer(load_model(name, device=device, pretrained=pretrained), device=device, **kwargs)

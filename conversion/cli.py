@@ -83,7 +83,7 @@ def build_parser():
     c.add_argument("--random", type=int, default=2, help=argparse.SUPPRESS)
     c.add_argument("--tolerance", type=float, default=1e-5)
     c.add_argument("--report", help="write the parity report as JSON")
-    c.add_argument("--update-registry", action="store_true", help="record weights and parity in zoo.json")
+    c.add_argument("--update-registry", action="store_true", help="record weights and parity in ppocr_torch/zoo/")
     c.set_defaults(func=run_convert)
     return p
 

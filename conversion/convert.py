@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ppocr_torch.charset import build_charset, read_dict_file
+from ppocr_torch.charset import packaged_charset
 from ppocr_torch.checkpoint import atomic_write, save_checkpoint, sha256_file
 from ppocr_torch.models import build_model
 
@@ -21,10 +21,7 @@ DEFAULT_IMAGES = REPO_ROOT / "tests" / "data" / "lines"
 
 def package_charset(spec):
     """blank + the packaged dictionary of ``spec`` (+ space)."""
-    from importlib import resources
-
-    with resources.as_file(resources.files("ppocr_torch").joinpath("dicts").joinpath(spec.dictionary)) as p:
-        return build_charset(read_dict_file(p), spec.use_space_char)
+    return packaged_charset(spec)
 
 
 def check_source_dictionary(spec, charset, source_chars):
@@ -135,15 +132,18 @@ def convert_registry_model(name, *, source_index=0, source_path=None):
     return model, pairs, model_path, source_meta(entry.name, "onnx", model_path, source)
 
 
-def update_registry(name, *, weights=None, parity=None, verification=None, zoo_path=None):
-    """Rewrite one entry of ``zoo.json`` in place (atomically), keeping the file's layout stable."""
+def update_registry(name, *, weights=None, parity=None, verification=None, zoo_dir=None):
+    """Rewrite one entry of the family file in ``ppocr_torch/zoo/`` in place (atomically)."""
     import json
 
-    zoo_path = Path(zoo_path) if zoo_path else REPO_ROOT / "ppocr_torch" / "zoo.json"
-    doc = json.loads(zoo_path.read_text(encoding="utf-8"))
-    entry = next((e for e in doc["models"] if e["name"] == name), None)
-    if entry is None:
-        raise ConversionError(f"{zoo_path}: no entry {name!r}")
+    zoo_dir = Path(zoo_dir) if zoo_dir else REPO_ROOT / "ppocr_torch" / "zoo"
+    for zoo_path in sorted(zoo_dir.glob("*.json")):
+        doc = json.loads(zoo_path.read_text(encoding="utf-8"))
+        entry = next((e for e in doc["models"] if e["name"] == name), None)
+        if entry is not None:
+            break
+    else:
+        raise ConversionError(f"{zoo_dir}: no registry entry {name!r}")
     if weights is not None:
         entry["weights"] = weights
     if parity is not None:

@@ -90,7 +90,8 @@ def _check_against_entry(model, entry, path: Path) -> None:
         )
 
 
-def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download: bool = True):
+def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download: bool = True,
+               pretrained: bool = True):
     """Load a recognition model as a :class:`~ppocr_torch.models.RecModel` in eval mode on ``device``.
 
     Args:
@@ -98,6 +99,8 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
             ppocr_torch checkpoint (an existing file, or any name ending in ``.pth``/``.pt``).
         device: torch device for the model.
         download: allow downloading registry weights that are not cached yet.
+        pretrained: False builds a registry model with random weights (its architecture, dictionary and
+            class count only: for training or inspection); needs no weights file.
 
     Returns:
         A new module on every call (safe to modify); files are only read once per process.
@@ -110,6 +113,13 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
     """
     if _is_checkpoint_path(name_or_path):
         model = _load_cpu_model(Path(name_or_path))
+    elif isinstance(name_or_path, str) and not pretrained:
+        from .charset import packaged_charset
+        from .models import build_model
+        from .registry import get_entry
+
+        spec = get_entry(name_or_path).spec
+        model = build_model(spec, charset=packaged_charset(spec))
     elif isinstance(name_or_path, str):
         from .download import resolve_weights
         from .registry import get_entry

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from .errors import SpecMismatchError
 
-__all__ = ["BLANK", "build_charset", "read_dict_file", "check_num_classes"]
+__all__ = ["BLANK", "build_charset", "read_dict_file", "check_num_classes", "packaged_charset"]
 
 BLANK = "blank"
 """Name PaddleOCR gives the CTC blank (class 0)."""
@@ -64,3 +64,13 @@ def check_num_classes(charset: Sequence[str], num_classes: int) -> None:
         f"character set has {size} classes ({detail}) but the model has {num_classes} "
         f"output classes: {hint}"
     )
+
+
+def packaged_charset(spec) -> list[str]:
+    """The class list of ``spec`` from the dictionary shipped in ``ppocr_torch/dicts/`` (blank first)."""
+    from importlib import resources
+
+    with resources.as_file(resources.files("ppocr_torch").joinpath("dicts").joinpath(spec.dictionary)) as path:
+        charset = build_charset(read_dict_file(path), spec.use_space_char)
+    check_num_classes(charset, spec.num_classes)
+    return charset

@@ -1,7 +1,9 @@
-"""The model registry: every known model as data (``zoo.json``), looked up by PaddleOCR's name or alias.
+"""The model registry: every known model as data (``zoo/<family>.json``), looked up by PaddleOCR's name
+or alias.
 
-``zoo.json`` is written by the conversion tool (``python -m conversion release``) and read lazily here;
-API, CLI, torch.hub entrypoints and the README table all read this one source.
+One JSON file per architecture family holds that family's models (spec, dictionary, official sources,
+converted weights, measured parity). The conversion tool writes the weights and parity fields; API, CLI,
+torch.hub entrypoints and the README table all read this one source, lazily.
 """
 
 import fnmatch
@@ -56,14 +58,18 @@ def _entry_from_dict(d):
 
 @functools.lru_cache(maxsize=1)
 def _load():
-    text = resources.files("ppocr_torch").joinpath("zoo.json").read_text(encoding="utf-8")
-    entries = [_entry_from_dict(d) for d in json.loads(text)["models"]]
+    entries = []
+    for f in sorted(resources.files("ppocr_torch").joinpath("zoo").iterdir(), key=lambda f: f.name):
+        if f.name.endswith(".json"):
+            entries += [(f.name, _entry_from_dict(d)) for d in json.loads(f.read_text(encoding="utf-8"))["models"]]
     by_name, aliases = {}, {}
-    for e in entries:
-        if e.name in by_name:
-            raise RuntimeError(f"zoo.json: duplicate model {e.name!r}")
+    for fname, e in entries:
+        if e.name in by_name or e.name in aliases:
+            raise RuntimeError(f"zoo/{fname}: duplicate model {e.name!r}")
         by_name[e.name] = e
         for a in e.aliases:
+            if a in aliases or a in by_name:
+                raise RuntimeError(f"zoo/{fname}: duplicate alias {a!r}")
             aliases[a] = e.name
     return by_name, aliases
 
@@ -103,5 +109,5 @@ def entries():
 
 
 def reload():
-    """Forget the cached registry (after the conversion tool rewrote zoo.json)."""
+    """Forget the cached registry (after the conversion tool rewrote a zoo file)."""
     _load.cache_clear()

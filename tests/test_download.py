@@ -229,7 +229,7 @@ def test_no_converted_checkpoint():
 def test_embedded_default_model_is_in_package():
     entry = get_entry("PP-OCRv6_small_rec")
     if entry.weights is None or not entry.weights.embedded:
-        pytest.fail("the default model must have embedded weights in zoo.json")
+        pytest.fail("the default model must have embedded weights in the registry")
     path = download.resolve_weights(entry, download=False)
     assert path.is_file()
     assert path.parent.name == "weights" and path.parent.parent.name == "ppocr_torch"

@@ -1,6 +1,6 @@
 """``build_model(spec)``: name -> class tables and in/out channel threading (PaddleOCR base_model.py)."""
 
-from .backbones import BACKBONES
+from .backbones import get_backbone
 from .deploy import reparameterize_model
 from .heads import CTCHead, MultiHead
 from .necks import SequenceEncoder
@@ -14,9 +14,7 @@ def build_model(spec, *, form="deploy", charset=None):
     if form not in ("train", "deploy"):
         raise ValueError(f"form must be 'train' or 'deploy', got {form!r}")
     bname, bargs = spec.component("backbone")
-    if bname not in BACKBONES:
-        raise ValueError(f"unknown backbone {bname!r}; known: {sorted(BACKBONES)}")
-    backbone = BACKBONES[bname](**bargs)
+    backbone = get_backbone(bname)(**bargs)
     channels = backbone.out_channels
     neck = None
     if spec.neck is not None:

@@ -1,11 +1,25 @@
-"""Backbone families, one per file; looked up by PaddleOCR's class name."""
+"""Backbone families, one per file, looked up by PaddleOCR's class name (imported on first use)."""
 
-from .lcnet_v4 import PPLCNetV4
-from .mv1_enhance import MobileNetV1Enhance
+import importlib
 
+# PaddleOCR class name -> "module:class" in this package
 BACKBONES = {
-    "PPLCNetV4": PPLCNetV4,
-    "MobileNetV1Enhance": MobileNetV1Enhance,
+    "PPLCNetV4": "lcnet_v4:PPLCNetV4",
+    "MobileNetV1Enhance": "mv1_enhance:MobileNetV1Enhance",
+    "MobileNetV3": "mobilenet_v3:MobileNetV3",
+    "ResNet": "resnet_vd:ResNet",
+    "PPLCNetV3": "lcnet_v3:PPLCNetV3",
+    "PPHGNet_small": "hgnet:PPHGNet_small",
+    "PPHGNetV2_B4": "hgnet_v2:PPHGNetV2_B4",
 }
 
-__all__ = ["BACKBONES", "PPLCNetV4", "MobileNetV1Enhance"]
+
+def get_backbone(name):
+    """The backbone class registered under PaddleOCR's ``name``."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)}")
+    module, cls = BACKBONES[name].split(":")
+    return getattr(importlib.import_module(f".{module}", __name__), cls)
+
+
+__all__ = ["BACKBONES", "get_backbone"]
