@@ -47,3 +47,10 @@ def test_builds_and_runs_with_random_weights(name):
 def test_pretrained_false_is_never_silent_about_weights():
     model = load_model("PP-OCRv6_small_rec", pretrained=False)
     assert model.weights_meta == {}
+
+
+def test_readme_model_table_is_up_to_date():
+    from conversion.model_table import README, render
+
+    text = README.read_text(encoding="utf-8")
+    assert render() in text, "README model table is stale: run python -m conversion.model_table --write"
