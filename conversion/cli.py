@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from ppocr_torch.errors import PPOCRTorchError
+
 from .errors import ConversionError, ParityError
 
 
@@ -69,13 +71,41 @@ def run_convert(args):
     return 0
 
 
+def _commands():
+    from . import commands
+
+    return commands
+
+
+def _dispatch_convert(args):
+    if args.checkpoint:
+        if not args.config:
+            raise ConversionError("--checkpoint needs --config TRAIN.yml")
+        return _commands().run_convert_checkpoint(args)
+    if args.onnx:
+        return _commands().run_convert_onnx(args)
+    if not args.name:
+        raise ConversionError("convert needs a registry NAME, --checkpoint FILE --config YML, or --onnx FILE")
+    return run_convert(args)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m conversion", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("convert", help="convert a registry model from its official source")
-    c.add_argument("name")
+    c = sub.add_parser("convert", help="convert a registry model, a training checkpoint or an export")
+    c.add_argument("name", nargs="?", help="registry model name (official conversion)")
     c.add_argument("--source", help="local official file instead of the registry's source")
     c.add_argument("--source-index", type=int, default=0, help="which registry source to use")
+    c.add_argument("--checkpoint", help="own training checkpoint (.pdparams); needs --config")
+    c.add_argument("--config", help="PaddleOCR training YAML of --checkpoint / --onnx")
+    c.add_argument("--dict", help="character dictionary (default: the config's character_dict_path)")
+    c.add_argument("--branch", default="Student", help="distillation branch to take (default Student)")
+    c.add_argument("--onnx", help="own paddle2onnx export; needs --config + --dict, or --model NAME")
+    c.add_argument("--model", help="registry model whose architecture an --onnx export has")
+    c.add_argument("--use-space-char", dest="use_space_char", action="store_true", default=None,
+                   help="the --dict/--charset dictionary is used with the space character")
+    c.add_argument("--charset", help="replace the CTC classifier by a new one for this dictionary (fine-tuning)")
+    c.add_argument("--against", help="reference export (.onnx or Paddle inference folder) for a --checkpoint")
     c.add_argument("--out", default="converted", help="output folder (default: ./converted)")
     c.add_argument("--embed", action="store_true", help="replace older checkpoints of this model in --out")
     c.add_argument("--images", help="folder of real line images for parity (default: tests/data/lines)")
@@ -84,7 +114,24 @@ def build_parser():
     c.add_argument("--tolerance", type=float, default=1e-5)
     c.add_argument("--report", help="write the parity report as JSON")
     c.add_argument("--update-registry", action="store_true", help="record weights and parity in ppocr_torch/zoo/")
-    c.set_defaults(func=run_convert)
+    c.set_defaults(func=_dispatch_convert)
+
+    v = sub.add_parser("verify", help="parity report of a converted checkpoint against an official runtime")
+    v.add_argument("checkpoint")
+    v.add_argument("--against", required=True, help=".onnx export or Paddle inference folder")
+    v.add_argument("--images")
+    v.add_argument("--limit", type=int, default=None)
+    v.add_argument("--tolerance", type=float, default=1e-5)
+    v.add_argument("--report", help="write the parity report as JSON")
+    v.set_defaults(func=lambda a: _commands().run_verify(a))
+
+    r = sub.add_parser("release", help="rebuild every registry model with a reachable official source")
+    r.add_argument("--out", default="release", help="folder ready to upload (default: ./release)")
+    r.add_argument("--base-url", help="URL the files will be served from (recorded in the registry)")
+    r.add_argument("--models", nargs="*", help="only these models")
+    r.add_argument("--images")
+    r.add_argument("--limit", type=int, default=None)
+    r.set_defaults(func=lambda a: _commands().run_release(a))
     return p
 
 
@@ -93,5 +140,8 @@ def main(argv=None):
     try:
         return args.func(args)
     except (ConversionError, ParityError) as exc:
+        print(f"conversion: error: {exc}", file=sys.stderr)
+        return 1
+    except PPOCRTorchError as exc:  # e.g. SpecMismatchError, CheckpointError from the runtime package
         print(f"conversion: error: {exc}", file=sys.stderr)
         return 1

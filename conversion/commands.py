@@ -1,0 +1,186 @@
+"""The conversion tool's commands beyond ``convert NAME``: own training checkpoints, own ONNX exports,
+``verify``, ``release`` and ``--charset`` (a new CTC head for fine-tuning on another character set)."""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ppocr_torch.charset import build_charset, read_dict_file
+from ppocr_torch.checkpoint import atomic_write
+
+from . import convert as cv
+from .errors import ConversionError, ParityError
+
+
+def reference_kind(path):
+    """"onnx" for an .onnx file, "paddle_inference" for an export folder / inference.json / .pdmodel."""
+    p = Path(path)
+    if p.suffix == ".onnx":
+        return "onnx"
+    if p.is_dir() or p.suffix in (".json", ".pdmodel"):
+        return "paddle_inference"
+    raise ConversionError(f"{path}: not a reference model (expected an .onnx file or a Paddle inference folder)")
+
+
+def parity_against(model, reference, *, images=None, limit=None, tolerance=1e-5):
+    """Output parity of ``model`` against the official runtime running ``reference``."""
+    from .parity import output_parity
+
+    kind = reference_kind(reference)
+    inputs = cv.parity_inputs(model.spec, images, limit=limit)
+    if kind == "onnx":
+        report = output_parity(model, reference, inputs, model.charset, tolerance)
+        report["runtime"] = "onnxruntime"
+        return report
+    try:
+        from .parity import paddle_output_parity
+    except ImportError as exc:
+        raise ConversionError("Paddle Inference references need conversion.parity.paddle_output_parity") from exc
+    report = paddle_output_parity(model, reference, inputs, model.charset, tolerance)
+    report["runtime"] = "paddle_inference"
+    return report
+
+
+def adapt_charset(model, dict_path, use_space_char, *, seed=0):
+    """Keep backbone and neck; a freshly initialised CTC classifier for the new character set."""
+    chars = read_dict_file(dict_path)
+    charset = build_charset(chars, use_space_char)
+    old = model.spec.num_classes
+    torch.manual_seed(seed)
+    model.head.reset_classifier(len(charset))
+    model.spec = model.spec.replace(num_classes=len(charset), dictionary=Path(dict_path).name,
+                                    use_space_char=use_space_char)
+    model.charset = charset
+    return f"new CTC classifier initialised for {len(charset)} classes (was {old}); needs fine-tuning"
+
+
+def write_outputs(model, out_dir, meta, entry):
+    """``<name>-<sha8>.pth`` plus its registry entry ``<name>-<sha8>.json`` beside it (both atomic)."""
+    path, digest = cv.write_checkpoint(model, out_dir, meta)
+    entry = dict(entry, name=model.spec.name, spec=model.spec.to_dict(), dictionary=model.spec.dictionary,
+                 weights={"file": path.name, "sha256": digest, "size": path.stat().st_size, "embedded": False,
+                          "url": None}, converter_version=cv.CONVERTER_VERSION)
+    text = json.dumps(entry, indent=1, ensure_ascii=False) + "\n"
+    atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return path, digest
+
+
+def _parity_entry(report):
+    if report is None:
+        return {"status": "not verified: no reference given (pass --against an ONNX export or inference folder)"}
+    return {k: report[k] for k in ("runtime", "inputs", "max_abs_prob", "median_abs_prob", "max_abs_score",
+                                   "text_agreement", "passed") if k in report}
+
+
+def _check(report, name):
+    if report is not None and not report["passed"]:
+        bad = [i for i in report["items"] if not i.get("within", True) or not i["text_equal"]][:3]
+        raise ParityError(f"{name}: parity failed against {report['runtime']} (max |diff| "
+                          f"{report['max_abs_prob']:.3g}, text agreement {report['text_agreement']:.2%}; e.g. "
+                          f"{[(i['input'], i['official_text'], i['torch_text']) for i in bad]}); nothing written")
+
+
+def run_convert_checkpoint(args):
+    from .training import convert_checkpoint
+
+    model, notes = convert_checkpoint(args.checkpoint, args.config, name=args.name, dict_path=args.dict,
+                                      branch=args.branch)
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    report = parity_against(model, args.against, images=args.images, limit=args.limit) if args.against else None
+    _check(report, model.spec.name)
+    if args.charset:
+        notes.append(adapt_charset(model, args.charset, bool(args.use_space_char)))
+    meta = cv.source_meta(model.spec.name, "pdparams", args.checkpoint)
+    path, _ = write_outputs(model, args.out, meta, {"source": {"format": "pdparams", "file": str(args.checkpoint),
+                                                              "config": str(args.config)},
+                                                   "parity": _parity_entry(report), "notes": notes})
+    print(path)
+    return 0
+
+
+def run_convert_onnx(args):
+    from ppocr_torch import registry
+
+    from .config import load_yaml, spec_from_config
+
+    if args.config:
+        chars = read_dict_file(args.dict) if args.dict else None
+        if chars is None:
+            raise ConversionError("--onnx with --config needs --dict")
+        spec, notes = spec_from_config(load_yaml(args.config), name=args.name or Path(args.onnx).stem,
+                                       dict_chars=chars, dictionary_file=Path(args.dict).name)
+    elif args.model:
+        base = registry.get_entry(args.model).spec
+        notes = [f"architecture of registry model {base.name}"]
+        if args.dict:
+            chars = read_dict_file(args.dict)
+            use_space = base.use_space_char if args.use_space_char is None else args.use_space_char
+            spec = base.replace(name=args.name or Path(args.onnx).stem, dictionary=Path(args.dict).name,
+                                use_space_char=use_space, num_classes=1 + len(chars) + int(use_space))
+        else:
+            spec = base.replace(name=args.name or base.name)
+            chars = None
+    else:
+        raise ConversionError("--onnx needs --config TRAIN.yml (with --dict) or --model REGISTRY_NAME")
+    charset = build_charset(chars, spec.use_space_char) if chars is not None else cv.package_charset(spec)
+    model, _ = cv.convert_onnx(args.onnx, spec, charset)
+    report = parity_against(model, args.onnx, images=args.images, limit=args.limit)
+    _check(report, spec.name)
+    if args.charset:
+        notes.append(adapt_charset(model, args.charset, bool(args.use_space_char)))
+    meta = cv.source_meta(spec.name, "onnx", args.onnx)
+    path, _ = write_outputs(model, args.out, meta, {"source": {"format": "onnx", "file": str(args.onnx)},
+                                                   "parity": _parity_entry(report), "notes": notes})
+    print(path)
+    return 0
+
+
+def run_verify(args):
+    from ppocr_torch.checkpoint import load_checkpoint
+
+    model = load_checkpoint(args.checkpoint)
+    report = parity_against(model, args.against, images=args.images, limit=args.limit, tolerance=args.tolerance)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(f"{model.spec.name}: {report['inputs']} inputs vs {report['runtime']}: max |diff| prob "
+          f"{report['max_abs_prob']:.3g}, median {report['median_abs_prob']:.3g}, text agreement "
+          f"{report['text_agreement']:.2%} -> {'PASS' if report['passed'] else 'FAIL'}", file=sys.stderr)
+    return 0 if report["passed"] else 1
+
+
+def run_release(args):
+    """Rebuild every registry model whose official source is reachable into ``--out`` and record the results."""
+    from ppocr_torch import registry
+
+    from .parity import output_parity
+
+    out = Path(args.out)
+    done, failed, skipped = [], [], []
+    for entry in registry.entries():
+        if args.models and entry.name not in args.models:
+            continue
+        sources = [s for s in entry.official.get("sources", []) if s.get("format") == "onnx"]
+        if not sources:
+            skipped.append(entry.name)
+            continue
+        try:
+            model, _, src, meta = cv.convert_registry_model(entry.name, source_index=entry.official["sources"].index(sources[0]))
+            report = output_parity(model, src, cv.parity_inputs(model.spec, args.images, limit=args.limit), model.charset)
+            _check(dict(report, runtime="onnxruntime"), entry.name)
+            path, digest = cv.write_checkpoint(model, out, meta)
+            base = args.base_url.rstrip("/") + "/" if args.base_url else None
+            cv.update_registry(entry.name, weights={
+                "file": path.name, "sha256": digest, "size": path.stat().st_size,
+                "embedded": bool(entry.weights and entry.weights.embedded),
+                "url": (base + path.name) if base else None})
+            done.append(f"{path.name}")
+        except (ConversionError, ParityError) as exc:
+            failed.append(f"{entry.name}: {exc}")
+    print(f"release: {len(done)} converted into {out}, {len(failed)} failed, {len(skipped)} without a reachable "
+          f"official source", file=sys.stderr)
+    for f in failed:
+        print(f"  FAILED {f}", file=sys.stderr)
+    return 1 if failed else 0
