@@ -25,14 +25,24 @@ def reference_kind(path):
 
 
 def parity_against(model, reference, *, images=None, limit=None, tolerance=1e-5):
-    """Output parity of ``model`` against the official runtime running ``reference``."""
-    from .parity import output_parity
+    """Output parity of ``model`` against the official runtime running ``reference``, plus the per-stage /
+    per-layer report where the reference graph can be paired with the model (ONNX)."""
+    from .parity import layer_parity, output_parity, summarize_layers
 
     kind = reference_kind(reference)
     inputs = cv.parity_inputs(model.spec, images, limit=limit)
     if kind == "onnx":
         report = output_parity(model, reference, inputs, model.charset, tolerance)
         report["runtime"] = "onnxruntime"
+        try:
+            from .match import pair_ops
+            from .readers.onnx_reader import read_onnx_ops
+
+            ops, _ = read_onnx_ops(reference)
+            pairs = pair_ops(model, ops, torch.from_numpy(inputs[-1][1]))
+            report["layers"] = summarize_layers(layer_parity(model, pairs, reference, inputs[-1][1]))
+        except ConversionError as exc:  # the reference graph does not pair with this model: say so
+            report["layers"] = {"error": str(exc)}
         return report
     try:
         from .parity import paddle_output_parity
@@ -148,6 +158,15 @@ def run_verify(args):
     print(f"{model.spec.name}: {report['inputs']} inputs vs {report['runtime']}: max |diff| prob "
           f"{report['max_abs_prob']:.3g}, median {report['median_abs_prob']:.3g}, text agreement "
           f"{report['text_agreement']:.2%} -> {'PASS' if report['passed'] else 'FAIL'}", file=sys.stderr)
+    layers = report.get("layers", {})
+    for stage, st in layers.get("stages", {}).items():
+        print(f"  {stage:8s} {st['ops']:3d} ops, worst max |diff| {st['max_abs']:.3g} at {st['worst_module']}",
+              file=sys.stderr)
+    if layers.get("first_divergent_op"):
+        d = layers["first_divergent_op"]
+        print(f"  first divergent layer: #{d['op']} {d['module']} (relative error {d.get('rel')})", file=sys.stderr)
+    if layers.get("error"):
+        print(f"  no layer-by-layer report: {layers['error']}", file=sys.stderr)
     return 0 if report["passed"] else 1
 
 

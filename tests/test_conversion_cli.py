@@ -87,6 +87,7 @@ def test_verify_passes_for_the_right_model_and_fails_for_a_perturbed_one(v2, con
     torch.save(payload, bad)
     proc = run("verify", bad, "--against", v2["onnx"], "--limit", "6")
     assert proc.returncode == 1 and "FAIL" in proc.stderr
+    assert "first divergent layer" in proc.stderr and "head.fc2" in proc.stderr  # names where it diverged
 
 
 def test_own_onnx_export_and_new_charset(v2, tmp_path):
