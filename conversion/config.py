@@ -59,6 +59,15 @@ def _input_height(cfg):
     raise ConversionError("cannot find the input shape (Global.d2s_train_image_shape or RecResizeImg.image_shape)")
 
 
+def _extra(g):
+    extra = {}
+    if g.get("max_text_length"):
+        extra["max_text_length"] = g["max_text_length"]
+    if "arabic" in str(g.get("character_dict_path", "")):
+        extra["reverse_text"] = True  # PaddleOCR's decoder reverses the text of its "arabic" dictionaries
+    return extra
+
+
 def spec_from_config(cfg, *, name, dict_chars, dictionary_file=None, branch="Student"):
     """Return (ModelSpec, notes). ``dict_chars``: the dictionary lines (without blank/space)."""
     from ppocr_torch.models.backbones import get_backbone
@@ -106,5 +115,5 @@ def spec_from_config(cfg, *, name, dict_chars, dictionary_file=None, branch="Stu
     dict_name = Path(dictionary_file or g.get("character_dict_path") or "custom_dict.txt").name
     spec = ModelSpec(name=name, backbone=backbone, neck=neck, head=head, input_height=_input_height(cfg),
                      num_classes=num_classes, dictionary=dict_name, use_space_char=use_space,
-                     family=bname, extra={"max_text_length": g.get("max_text_length")} if g.get("max_text_length") else {})
+                     family=bname, extra=_extra(g))
     return spec, notes

@@ -11,6 +11,7 @@ its run of identical predictions covers.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -70,7 +71,28 @@ def _to_numpy(probs: Any) -> np.ndarray:
     return np.asarray(probs)
 
 
-def ctc_greedy_decode(probs: Any, charset: Sequence[str]) -> list[RecResult]:
+_LTR_RUN = re.compile(r"[a-zA-Z0-9 :*./%+-]")
+
+
+def reverse_rtl(text: str) -> str:
+    """PaddleOCR's display order for right-to-left models (its ``pred_reverse``): the text is cut into
+    single characters and runs of Latin letters/digits/``:*./%+-`` and space; the pieces are reversed, the
+    runs themselves are kept as they are (so numbers and Latin words stay readable)."""
+    pieces, run = [], ""
+    for ch in text:
+        if _LTR_RUN.match(ch):
+            run += ch
+        else:
+            if run:
+                pieces.append(run)
+                run = ""
+            pieces.append(ch)
+    if run:
+        pieces.append(run)
+    return "".join(reversed(pieces))
+
+
+def ctc_greedy_decode(probs: Any, charset: Sequence[str], *, reverse: bool = False) -> list[RecResult]:
     """Greedy CTC decoding of class probabilities, exactly as PaddleOCR's ``CTCLabelDecode``.
 
     Args:
@@ -78,6 +100,8 @@ def ctc_greedy_decode(probs: Any, charset: Sequence[str]) -> list[RecResult]:
             tensor. Probabilities and scores are reported as float32 values (as the models output).
         charset: ``C`` strings; index 0 is the CTC blank (``"blank"`` in PaddleOCR), see
             :func:`~ppocr_torch.charset.build_charset`.
+        reverse: apply :func:`reverse_rtl` to the text (models with ``spec.extra["reverse_text"]``, the
+            Arabic-script ones); ``chars`` stay in time-step order.
 
     Returns:
         One :class:`RecResult` per batch item (a one-element list for ``[T, C]`` input).
@@ -126,5 +150,7 @@ def ctc_greedy_decode(probs: Any, charset: Sequence[str]) -> list[RecResult]:
             )
         )
         text = "".join(c.char for c in chars)
+        if reverse:
+            text = reverse_rtl(text)
         results.append(RecResult(text, float(np.mean(kept_prob)), chars))
     return results

@@ -193,3 +193,27 @@ def test_check_num_classes() -> None:
     assert "use_space_char" in str(info.value)
     with pytest.raises(SpecMismatchError, match="6625"):
         check_num_classes(["blank", "a"], 6625)
+
+
+def test_reverse_rtl_keeps_latin_and_digit_runs():
+    from ppocr_torch.decode import reverse_rtl
+
+    # Arabic letters reversed one by one, the run "12.5 kg" kept in reading order (PaddleOCR pred_reverse)
+    assert reverse_rtl("\u0627\u0628 12.5 kg\u062a") == "\u062a 12.5 kg\u0628\u0627"
+    assert reverse_rtl("abc") == "abc"
+    assert reverse_rtl("\u0627\u0628\u062a") == "\u062a\u0628\u0627"
+    assert reverse_rtl("") == ""
+
+
+def test_decode_reverse_flag_reverses_text_not_chars():
+    import numpy as np
+
+    from ppocr_torch.decode import ctc_greedy_decode
+
+    charset = ["blank", "\u0627", "\u0628", "1", "2"]
+    p = np.full((4, 5), 0.01, np.float32)
+    for t, c in enumerate([1, 2, 3, 4]):
+        p[t, c] = 0.96
+    r, = ctc_greedy_decode(p, charset, reverse=True)
+    assert r.text == "12\u0628\u0627"
+    assert [c.char for c in r.chars] == ["\u0627", "\u0628", "1", "2"]
