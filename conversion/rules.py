@@ -1,7 +1,8 @@
 """Map a PaddleOCR training state dict onto the torch training-form module by a few generic name rules.
 
 Rules (each unit-tested): take one distillation branch (``Student.`` by default); drop MultiHead's
-training-only branches (``head.sar_head``, ``head.gtc_head``, ``head.before_gtc``) and Paddle's duplicated
+training-only branches (``head.sar_head``, ``head.gtc_head``, ``head.before_gtc``), a backbone's declared
+unused classifier tail (``UNUSED_CHECKPOINT_KEYS``, e.g. PPHGNetV2's ``last_conv``/``fc``) and Paddle's duplicated
 per-cell LSTM aliases (``...lstm.N.cell_fw/cell_bw...``, checked equal to the flattened weights first);
 rename BatchNorm statistics (``_mean``/``_variance`` -> ``running_mean``/``running_var``); transpose the
 weights of Linear layers (Paddle stores [in, out]). Everything else must match a torch name exactly, every
@@ -55,6 +56,10 @@ def map_training_state(src, model, *, branch="Student"):
                 report.dropped[f"other distillation branch {b}"] = sum(k.startswith(b + ".") for k in src)
         src = {k[len(branch) + 1:]: v for k, v in src.items() if k.startswith(branch + ".")}
 
+    import sys
+
+    unused = {"backbone." + k for k in getattr(sys.modules[type(model.backbone).__module__],
+                                               "UNUSED_CHECKPOINT_KEYS", ())}
     modules = dict(model.named_modules())
     target = model.state_dict()
     out, used = {}, set()
@@ -62,6 +67,9 @@ def map_training_state(src, model, *, branch="Student"):
     for key, value in src.items():
         if key.startswith(TRAINING_ONLY_PREFIXES):
             _drop(report, "training-only MultiHead branch (SAR/NRTR)")
+            continue
+        if key in unused:
+            _drop(report, "backbone classifier tail never used by recognition")
             continue
         m = _CELL_ALIAS.match(key) or _CELL_SINGLE.match(key)
         if m:
