@@ -8,6 +8,7 @@ from torch import nn
 
 from ..layers import ConvBNAct
 from .svtr_block import Block
+from .rnn_v1 import EncoderWithRNNv1
 
 
 def _svtr_conv(in_c, out_c, k, padding=None):
@@ -66,8 +67,11 @@ class EncoderWithSVTR(nn.Module):
         self.conv4 = _svtr_conv(2 * in_channels, in_channels // 8, k, pad)
         self.conv1x1 = _svtr_conv(in_channels // 8, dims, 1, 0)
         self.out_channels = dims
+        self.use_guide = use_guide
 
     def forward(self, x):
+        if self.use_guide:  # PaddleOCR: stop_gradient on the input (GTC: the CTC branch does not train the backbone)
+            x = x.detach()
         h = x
         z = self.conv2(self.conv1(x))
         b, c, hh, ww = z.shape
@@ -127,6 +131,7 @@ ENCODERS = {
     "rnn": EncoderWithRNN,
     "svtr": EncoderWithSVTR,
     "lightsvtr": EncoderWithLightSVTR,
+    "rnn_v1": EncoderWithRNNv1,  # PaddleOCR 1.x static-graph encoder (two unidirectional stacks)
 }
 
 
