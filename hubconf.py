@@ -1,24 +1,61 @@
-"""torch.hub entrypoints: ``torch.hub.load("<owner>/ppocr-torch:<tag>", "pp_ocrv6_small_rec", trust_repo=True)``.
+"""torch.hub entrypoints: one per registry model, plus ``list_models`` and ``load_model``.
 
-Each entrypoint returns a ready :class:`ppocr_torch.Recognizer`; its ``.model`` is the ``nn.Module``.
-Imports stay light: ppocr_torch loads torch and OpenCV only when a model is built.
+    import torch
+    rec = torch.hub.load("ppocr-torch/ppocr-torch:v0.1.0", "pp_ocrv6_small_rec", trust_repo=True)
+    print(rec("line.png").text)
+
+Each model entrypoint is the model's registry name as a Python identifier (``PP-OCRv6_small_rec`` ->
+``pp_ocrv6_small_rec``), takes ``(pretrained=True, device="cpu", **kwargs)`` and returns a ready
+:class:`ppocr_torch.Recognizer` (its ``.model`` is the ``nn.Module``). ``torch.hub.help(repo, name)``
+shows what the model is and where its weights come from.
+
+Importing this file stays light: the entrypoints are generated from the registry (JSON) without importing
+torch; torch and OpenCV are imported when a model is built.
 """
 
-dependencies = ["torch", "numpy", "cv2"]
+dependencies = ["torch", "numpy", "cv2", "requests", "tqdm"]
+
+from ppocr_torch import hub as _hub  # noqa: E402  (torch.hub reads `dependencies` first)
+from ppocr_torch import registry as _registry  # noqa: E402
 
 
-def pp_ocrv6_small_rec(pretrained=True, device="cpu", **kwargs):
-    """PP-OCRv6_small_rec (PPLCNetV4 small + light SVTR + CTC, 18710 classes, input 3x48xW), embedded.
+def list_models(pattern=None, with_weights=False):
+    """Registry model names (what ``load_model`` takes), optionally filtered.
+
+    Args:
+        pattern (str): fnmatch pattern on the name, case-insensitive, e.g. ``"*v5*"``.
+        with_weights (bool): only models that have converted weights.
 
     Example::
 
-        rec = torch.hub.load("ppocr-torch/ppocr-torch", "pp_ocrv6_small_rec", trust_repo=True)
-        print(rec("line.png").text)
+        import torch
+        print(torch.hub.load("ppocr-torch/ppocr-torch:v0.1.0", "list_models", trust_repo=True))
     """
-    return _recognizer("PP-OCRv6_small_rec", pretrained, device, **kwargs)
+    return _registry.list_models(pattern, with_weights=with_weights)
 
 
-def _recognizer(name, pretrained, device, **kwargs):
-    from ppocr_torch import Recognizer, load_model
+def load_model(name, pretrained=True, device="cpu", **kwargs):
+    """A ready ``ppocr_torch.Recognizer`` for a registry name or alias, or a checkpoint path.
 
-    return Recognizer(load_model(name, device=device, pretrained=pretrained), device=device, **kwargs)
+    The same as the model's own entrypoint (``load_model("PP-OCRv6_small_rec")`` ==
+    ``pp_ocrv6_small_rec()``); ``.model`` is the ``torch.nn.Module``. Keyword arguments: ``download``,
+    ``weights`` (a checkpoint file to use instead of the registry's), ``batch_size``, ``mode``,
+    ``channel_order``.
+
+    Example::
+
+        import torch
+        rec = torch.hub.load("ppocr-torch/ppocr-torch:v0.1.0", "load_model", "PP-OCRv6_small_rec",
+                             trust_repo=True)
+        print(rec("samples/sample_line.png").text)
+    """
+    return _hub.build_recognizer(name, pretrained=pretrained, device=device, **kwargs)
+
+
+def _define_entrypoints():
+    entries = {e.name: e for e in _registry.entries()}
+    for ep, model_name in _hub.entrypoints(entries.values()).items():
+        globals()[ep] = _hub.make_entrypoint(model_name, ep, __name__, entries[model_name])
+
+
+_define_entrypoints()

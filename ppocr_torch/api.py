@@ -299,7 +299,7 @@ class Recognizer:
         with self._lock, torch.inference_mode():
             probs = self.model(x.to(self.device))
             probs = probs.float().cpu().numpy()
-        return ctc_greedy_decode(probs, self.charset)
+        return ctc_greedy_decode(probs, self.charset, reverse=bool(self.spec.extra.get("reverse_text", False)))
 
 
 def recognize(images: Any, *, model: Any = DEFAULT_MODEL, device: Any = "cpu", batch_size: int = 8,

@@ -3,8 +3,9 @@
 Subcommands:
 
 * ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``);
-* ``models``: the registry models and where their weights are;
-* ``download NAME...``: fetch registry weights into the cache (for offline use later).
+* ``models [PATTERN] [--available]``: the registry models and where their weights are;
+* ``download MODEL...|--all [-q]``: fetch registry weights into the cache (for offline use later);
+* ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes.
 
 Exit codes: 0 success; 1 some image could not be read (the others are still printed); 2 usage error,
 unknown model, or weights unavailable.
@@ -71,14 +72,31 @@ def _build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=_cmd_recognize)
 
     models = sub.add_parser("models", help="list the registry models",
-                            description="List the registry models and the status of their weights.")
+                            description="List the registry models and where their weights are: embedded, "
+                                        "local ($PPOCR_TORCH_WEIGHTS_DIR), cached, download (not cached "
+                                        "yet) or not converted.")
     models.add_argument("pattern", nargs="?", help="fnmatch pattern on the name, e.g. '*v6*'")
+    models.add_argument("--available", action="store_true",
+                        help="only models usable without network (embedded, local or cached)")
     models.set_defaults(func=_cmd_models)
 
     dl = sub.add_parser("download", help="download registry weights into the cache",
-                        description="Download the weights of registry models into the cache directory.")
-    dl.add_argument("names", nargs="+", metavar="NAME", help="registry model names")
+                        description="Download the weights of registry models into the cache directory "
+                                    "(for offline use later). Files already cached are verified, not "
+                                    "downloaded again.")
+    dl.add_argument("names", nargs="*", metavar="MODEL", help="registry model names or aliases")
+    dl.add_argument("--all", action="store_true",
+                    help="every model that has converted weights (the others are reported and skipped)")
+    dl.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     dl.set_defaults(func=_cmd_download)
+
+    cache = sub.add_parser("cache", help="show (or clear) the weights cache",
+                           description="Show the cache directory, the ppocr-torch files in it and their "
+                                       "sizes. Other torch.hub checkpoints in the same directory are "
+                                       "never listed or removed.")
+    cache.add_argument("--clear", action="store_true",
+                       help="delete ppocr-torch's files (checkpoints and partial downloads) from the cache")
+    cache.set_defaults(func=_cmd_cache)
     return parser
 
 
@@ -159,35 +177,104 @@ def _cmd_recognize(args) -> int:
     return 1 if failed else 0
 
 
+def _human(size: int) -> str:
+    """``12.3MB`` style size (decimal units, no space, so the column splits on whitespace)."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1000
+    return f"{size}B"
+
+
+def _table(rows) -> None:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+
+
 def _cmd_models(args) -> int:
     from .download import weights_status
     from .registry import get_entry, list_models
 
-    rows = [("NAME", "FAMILY", "CLASSES", "HEIGHT", "WEIGHTS")]
+    rows = [("NAME", "FAMILY", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS")]
     for name in list_models(args.pattern):
         e = get_entry(name)
+        status = weights_status(e)
+        if args.available and status not in ("embedded", "local", "cached"):
+            continue
+        size = _human(e.weights.size) if e.weights is not None and e.weights.size else "-"
         rows.append((e.name, e.family or e.spec.family, str(e.spec.num_classes), str(e.spec.input_height),
-                     weights_status(e)))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+                     size, status))
+    _table(rows)
     return 0
 
 
 def _cmd_download(args) -> int:
     from .download import resolve_weights
-    from .registry import get_entry
+    from .registry import entries, get_entry
 
+    if args.all and args.names:
+        _error("give model names or --all, not both")
+        return 2
+    if not args.all and not args.names:
+        _error("give one or more model names, or --all (see `ppocr-torch models`)")
+        return 2
+    if args.all:
+        todo, skipped = [], []
+        for e in sorted(entries(), key=lambda e: e.name):
+            (todo if e.has_weights else skipped).append(e)
+        for e in skipped:
+            print(f"{_PROG}: {e.name}: no converted weights yet, skipped", file=sys.stderr)
+    else:
+        todo = []
+        for name in args.names:
+            try:
+                todo.append(get_entry(name))
+            except PPOCRTorchError as exc:
+                _error(str(exc))
+                return 2
     status = 0
-    for name in args.names:
+    progress = False if args.quiet else None
+    for e in todo:
         try:
-            path = resolve_weights(get_entry(name), download=True)
+            path = resolve_weights(e, download=True, progress=progress)
         except PPOCRTorchError as exc:
             _error(str(exc))
             status = 2
             continue
-        print(f"{name}\t{path}")
+        print(f"{e.name}\t{path}", flush=True)
     return status
+
+
+def _cmd_cache(args) -> int:
+    from .download import cache_dir, cache_files
+
+    folder = cache_dir()
+    if args.clear:
+        from .download import clear_cache
+
+        try:
+            removed, skipped = clear_cache()
+        except OSError as exc:
+            _error(f"cannot clear {str(folder)!r}: {exc}")
+            return 2
+        for f in skipped:
+            print(f"{_PROG}: {f['path'].name} is being downloaded by another process, kept", file=sys.stderr)
+        print(f"removed {len(removed)} file(s), {_human(sum(f['size'] for f in removed))}, from {folder}")
+        return 0
+    files = cache_files()
+    print(f"cache directory: {folder}" + ("" if folder.is_dir() else " (does not exist yet)"))
+    if not files:
+        print("no ppocr-torch files")
+        return 0
+    rows = [("FILE", "MODEL", "STATE", "SIZE")]
+    for f in files:
+        rows.append((f["path"].name, f["model"], f["state"], _human(f["size"])))
+    _table(rows)
+    total = sum(f["size"] for f in files)
+    print(f"total: {len(files)} file(s), {_human(total)} ({total} bytes)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

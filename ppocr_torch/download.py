@@ -1,26 +1,37 @@
 """Finding a registry model's checkpoint on disk, downloading it into the cache when needed.
 
-Where weights live:
+Where weights come from, in this order:
 
 * **embedded**: shipped inside the package (``ppocr_torch/weights/``);
+* **local**: a folder named by ``$PPOCR_TORCH_WEIGHTS_DIR`` (several folders: separated by ``os.pathsep``)
+  holding the registry file ``<name>-<sha8>.pth`` (checked against the registry's sha256), or, for a
+  model the registry has no checkpoint for yet, a file the user converted himself (``<name>.pth`` or
+  ``<name>-*.pth``);
 * **cached**: ``cache_dir()/<file>``, where :func:`cache_dir` is ``$PPOCR_TORCH_HOME`` or, by default,
-  ``<torch hub dir>/checkpoints`` (the directory ``torch.hub`` downloads into);
-* **download**: fetched from the entry's explicit ``url`` or :func:`weights_base_url` + file name.
+  ``<torch hub dir>/checkpoints`` (``$TORCH_HOME/hub/checkpoints``, where ``torch.hub`` downloads to);
+* **download**: fetched from the mirrors of ``$PPOCR_TORCH_WEIGHTS_URL`` (a comma-separated list of base
+  URLs, tried in order), else from the entry's explicit ``url``, else from :data:`DEFAULT_WEIGHTS_BASE_URL`.
 
-Every file is checked against the registry's sha256 before it is used; downloads are written to a
-temporary file next to the target and renamed onto it only once verified, so an interrupted or corrupt
-transfer never leaves a file that looks usable.
+Downloads stream into ``<cache>/<file>.part``; an interrupted transfer is resumed with an HTTP ``Range``
+request (a server that ignores ``Range`` restarts it from zero), connection errors and 5xx answers are
+retried with exponential backoff (4xx answers are not), and the file is checked against the registry's
+sha256 before it is renamed onto its final name, so a file under the final name is always complete and
+verified. A lock file ``<cache>/<file>.lock`` (``fcntl.flock``) makes concurrent processes download a file
+once: the others wait and then use it. A cached file whose hash no longer matches is fetched again.
 
-Environment variables: ``PPOCR_TORCH_HOME`` (cache directory), ``PPOCR_TORCH_WEIGHTS_URL`` (base URL of
-the release files), ``PPOCR_TORCH_OFFLINE`` (``1``/``true``/``yes``: never download).
+``PPOCR_TORCH_OFFLINE=1`` (or ``download=False``) never touches the network: a missing file raises
+:class:`~ppocr_torch.errors.WeightsNotCachedError` naming the file, its URL and the command that fetches it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from .errors import ChecksumError, DownloadError, WeightsNotCachedError
@@ -29,23 +40,47 @@ __all__ = [
     "DEFAULT_WEIGHTS_BASE_URL",
     "cache_dir",
     "weights_base_url",
+    "weights_base_urls",
+    "weights_dirs",
     "is_offline",
     "weights_url",
+    "weights_urls",
     "weights_status",
+    "local_weights",
     "resolve_weights",
+    "cache_files",
+    "clear_cache",
 ]
 
 DEFAULT_WEIGHTS_BASE_URL = "https://github.com/ppocr-torch/ppocr-torch/releases/download/weights-v1/"
 """Base URL of the converted checkpoints (a GitHub release); the file name is appended."""
 
-_TIMEOUT = (15, 60)  # (connect, read) seconds
-_CHUNK = 1 << 20
-_TRUE = ("1", "true", "yes")
+ENV_HOME = "PPOCR_TORCH_HOME"
+ENV_URL = "PPOCR_TORCH_WEIGHTS_URL"
+ENV_DIR = "PPOCR_TORCH_WEIGHTS_DIR"
+ENV_OFFLINE = "PPOCR_TORCH_OFFLINE"
+
+_TIMEOUT = (15, 60)  # (connect, read) seconds per request
+_CHUNK = 1 << 16
+_RETRIES = 4  # extra attempts per URL after a connection error, a cut transfer or a 5xx answer
+_BACKOFF = 1.0  # seconds before the first retry; doubled for each further one
+_BACKOFF_MAX = 30.0
+_LOCK_TIMEOUT = 3600.0  # seconds to wait for another process's download of the same file
+_LOCK_POLL = 0.1
+_RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
+_TRUE = ("1", "true", "yes", "on")
+_sleep = time.sleep  # between retries (replaceable in tests)
 
 # (path, size, mtime_ns, sha256) of files verified in this process, so that repeated loads of the same
 # cached file do not hash it again.
 _verified: set[tuple[str, int, int, str]] = set()
 _verified_lock = threading.Lock()
+# In-process lock per target: flock is per open file description, so threads of one process need their own.
+_thread_locks: dict[str, threading.Lock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+# -- configuration --------------------------------------------------------------------------------------
 
 
 def _torch_hub_dir() -> Path:
@@ -64,38 +99,114 @@ def _torch_hub_dir() -> Path:
 
 def cache_dir() -> Path:
     """Directory of downloaded checkpoints: ``$PPOCR_TORCH_HOME`` or ``<torch hub dir>/checkpoints``."""
-    home = os.environ.get("PPOCR_TORCH_HOME")
+    home = os.environ.get(ENV_HOME)
     if home:
         return Path(os.path.expanduser(home))
     return _torch_hub_dir() / "checkpoints"
 
 
+def weights_base_urls() -> list[str]:
+    """Base URLs to download from, in order: the comma-separated ``$PPOCR_TORCH_WEIGHTS_URL`` or
+    ``[DEFAULT_WEIGHTS_BASE_URL]``; each ends with ``/``."""
+    raw = os.environ.get(ENV_URL, "")
+    urls = [u.strip() for u in raw.split(",") if u.strip()] or [DEFAULT_WEIGHTS_BASE_URL]
+    return [u if u.endswith("/") else u + "/" for u in urls]
+
+
 def weights_base_url() -> str:
-    """Base URL of the release files: ``$PPOCR_TORCH_WEIGHTS_URL`` or :data:`DEFAULT_WEIGHTS_BASE_URL`."""
-    url = os.environ.get("PPOCR_TORCH_WEIGHTS_URL") or DEFAULT_WEIGHTS_BASE_URL
-    return url if url.endswith("/") else url + "/"
+    """The first of :func:`weights_base_urls`."""
+    return weights_base_urls()[0]
+
+
+def weights_dirs() -> list[Path]:
+    """Folders of ``$PPOCR_TORCH_WEIGHTS_DIR`` (``os.pathsep``-separated) whose files stand in for models."""
+    raw = os.environ.get(ENV_DIR, "")
+    return [Path(os.path.expanduser(p)) for p in raw.split(os.pathsep) if p.strip()]
 
 
 def is_offline() -> bool:
-    """Whether ``$PPOCR_TORCH_OFFLINE`` forbids downloads (``1``, ``true`` or ``yes``, any case)."""
-    return os.environ.get("PPOCR_TORCH_OFFLINE", "").strip().lower() in _TRUE
+    """Whether ``$PPOCR_TORCH_OFFLINE`` forbids downloads (``1``, ``true``, ``yes`` or ``on``, any case)."""
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in _TRUE
+
+
+def weights_urls(entry) -> list[str]:
+    """URLs of ``entry``'s checkpoint, in the order they are tried.
+
+    With ``$PPOCR_TORCH_WEIGHTS_URL`` set: each of its base URLs + file name, then the entry's explicit
+    ``url`` if it has one. Otherwise: the entry's explicit ``url``, else the default base URL + file name.
+    """
+    w = _require_weights(entry)
+    if os.environ.get(ENV_URL, "").strip():
+        urls = [base + w.file for base in weights_base_urls()]
+        if w.url and w.url not in urls:
+            urls.append(w.url)
+        return urls
+    return [w.url or DEFAULT_WEIGHTS_BASE_URL + w.file]
 
 
 def weights_url(entry) -> str:
-    """Download URL of ``entry``'s checkpoint: its explicit ``url`` or the base URL + file name."""
-    _require_weights(entry)
-    return entry.weights.url or weights_base_url() + entry.weights.file
+    """The first URL :func:`weights_urls` tries for ``entry``."""
+    return weights_urls(entry)[0]
+
+
+# -- lookup ---------------------------------------------------------------------------------------------
+
+
+def local_weights(entry) -> Path | None:
+    """The file standing in for ``entry`` in a ``$PPOCR_TORCH_WEIGHTS_DIR`` folder, or None.
+
+    For a model with registry weights this is the registry's file name; for a model without, a file named
+    ``<name>.pth`` or ``<name>-<anything>.pth`` (exactly one such file per folder).
+    """
+    for folder in weights_dirs():
+        if entry.weights is not None:
+            path = folder / entry.weights.file
+            if path.is_file():
+                return path
+            continue
+        path = folder / f"{entry.name}.pth"
+        if path.is_file():
+            return path
+        try:
+            found = sorted(p for p in folder.glob(f"{_glob_escape(entry.name)}-*.pth") if p.is_file())
+        except OSError:
+            found = []
+        if len(found) > 1:
+            raise WeightsNotCachedError(
+                f"several checkpoints for model {entry.name!r} in {str(folder)!r} "
+                f"({', '.join(p.name for p in found)}); keep one, or load one with load_model(path)"
+            )
+        if found:
+            return found[0]
+    return None
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def weights_status(entry) -> str:
-    """``"embedded"``, ``"cached"`` (file present in :func:`cache_dir`, not re-hashed), ``"download"``
-    or ``"not converted"`` (the registry has no checkpoint for this model)."""
+    """Where ``entry``'s weights are, without hashing anything.
+
+    ``"embedded"``, ``"local"`` (in ``$PPOCR_TORCH_WEIGHTS_DIR``), ``"cached"`` (in :func:`cache_dir` with
+    the registry's size), ``"download"`` or ``"not converted"`` (the registry has no checkpoint).
+    """
     w = entry.weights
+    if w is not None and w.embedded:
+        return "embedded"
+    try:
+        if local_weights(entry) is not None:
+            return "local"
+    except WeightsNotCachedError:
+        pass
     if w is None:
         return "not converted"
-    if w.embedded:
-        return "embedded"
-    return "cached" if (cache_dir() / w.file).is_file() else "download"
+    path = cache_dir() / w.file
+    try:
+        cached = path.is_file() and (not w.size or path.stat().st_size == w.size)
+    except OSError:
+        cached = False
+    return "cached" if cached else "download"
 
 
 def resolve_weights(entry, *, download: bool = True, progress: bool | None = None) -> Path:
@@ -105,33 +216,58 @@ def resolve_weights(entry, *, download: bool = True, progress: bool | None = Non
         entry: a :class:`~ppocr_torch.registry.ModelEntry`.
         download: allow downloading a checkpoint that is not cached (also refused when
             :func:`is_offline`).
-        progress: ``False`` never shows a progress bar; otherwise a tqdm bar is shown on stderr when
-            stderr is a terminal.
+        progress: ``None`` (default): a tqdm bar on stderr when stderr is a terminal; ``False``: never;
+            ``True``: always.
 
     Raises:
-        WeightsNotCachedError: the registry has no checkpoint for the model, or it is not cached and
-            downloading is disabled; the message says how to get it.
-        ChecksumError: an embedded file has the wrong size, or a downloaded file the wrong sha256.
-        DownloadError: the HTTP request failed.
+        WeightsNotCachedError: the registry has no checkpoint for the model (and no local file stands in
+            for it), or it is not cached and downloading is disabled; the message says how to get it.
+        ChecksumError: a file has the wrong size or sha256 (a downloaded one is discarded).
+        DownloadError: every URL failed (HTTP error, connection refused, transfer cut and not resumable).
     """
-    w = _require_weights(entry)
-    if w.embedded:
+    w = entry.weights
+    if w is not None and w.embedded:
         return _embedded_path(entry)
+    local = local_weights(entry)
+    if local is not None:
+        if w is not None and not _matches(local, w.sha256):
+            raise ChecksumError(
+                f"{str(local)!r} (from ${ENV_DIR}) does not have the sha256 the registry lists for model "
+                f"{entry.name!r} ({w.sha256}); replace it with the file from {weights_url(entry)}, or load "
+                "your own file explicitly with load_model(path)"
+            )
+        return local
+    w = _require_weights(entry)
     target = cache_dir() / w.file
-    if target.is_file():
-        if _matches(target, w.sha256):
+    if _valid(target, w.sha256):
+        return target
+    if not download or is_offline():
+        raise _not_cached_error(entry, target, offline=is_offline())
+    with _FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
+        if _valid(target, w.sha256):  # another process downloaded it while we waited
             return target
         _unlink(target)  # corrupt or stale: fetch it again
-    url = weights_url(entry)
-    if not download or is_offline():
-        why = "offline mode (PPOCR_TORCH_OFFLINE)" if is_offline() else "download=False"
-        raise WeightsNotCachedError(
-            f"weights of model {entry.name!r} ({w.file}) are not cached in {str(cache_dir())!r} and "
-            f"downloading is disabled ({why}); fetch them with `ppocr-torch download {entry.name}` "
-            f"or put the file from {url} into that directory"
-        )
-    _download(url, target, sha256=w.sha256, size=w.size, progress=progress)
+        _download(weights_urls(entry), target, sha256=w.sha256, size=w.size, progress=progress)
     return target
+
+
+def _valid(target: Path, sha256: str) -> bool:
+    try:
+        return target.is_file() and _matches(target, sha256)
+    except FileNotFoundError:  # replaced or removed by another process meanwhile
+        return False
+
+
+def _not_cached_error(entry, target: Path, *, offline: bool) -> WeightsNotCachedError:
+    why = f"offline mode (${ENV_OFFLINE})" if offline else "download=False"
+    state = "is corrupt (its sha256 does not match)" if target.is_file() else "is not there"
+    urls = weights_urls(entry)
+    return WeightsNotCachedError(
+        f"weights of model {entry.name!r}: file {entry.weights.file} {state} in the cache directory "
+        f"{str(target.parent)!r}, and downloading is disabled ({why}). Fetch it with "
+        f"`ppocr-torch download {entry.name}` on a machine with network access (same cache directory), "
+        f"or download {urls[0]} into that directory or into a folder named by ${ENV_DIR}"
+    )
 
 
 def _require_weights(entry):
@@ -139,7 +275,9 @@ def _require_weights(entry):
     if entry.weights is None:
         raise WeightsNotCachedError(
             f"model {entry.name!r} has no converted checkpoint yet; convert it from the official "
-            f"weights with `python -m conversion convert {entry.name}`"
+            f"weights with `python -m conversion convert {entry.name} --out DIR`, then set "
+            f"{ENV_DIR}=DIR (or load the file with load_model(path)); load_model({entry.name!r}, "
+            "pretrained=False) builds it with random weights"
         )
     return entry.weights
 
@@ -165,7 +303,7 @@ def _embedded_path(entry) -> Path:
         return res
     # The package is not on the file system (e.g. imported from a zip): copy the file to the cache.
     target = cache_dir() / w.file
-    if target.is_file() and _matches(target, w.sha256):
+    if _valid(target, w.sha256):
         return target
     if not res.is_file():
         raise WeightsNotCachedError(
@@ -202,12 +340,12 @@ def _unlink(path: Path) -> None:
 def _write_verified(target: Path, sha256: str, write, *, source: str) -> None:
     """Call ``write(fh)`` on a temp file next to ``target``, check its sha256, rename it onto ``target``.
 
-    The temp file is removed on any failure (checksum, I/O, download error, interrupt).
+    The temp file is removed on any failure (checksum, I/O, interrupt).
     """
     from .checkpoint import sha256_file
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -224,45 +362,364 @@ def _write_verified(target: Path, sha256: str, write, *, source: str) -> None:
         raise
 
 
-def _download(url: str, target: Path, *, sha256: str, size: int | None, progress: bool | None) -> None:
-    """Stream ``url`` into ``target`` atomically, verifying ``sha256`` (and the announced length)."""
+# -- cross-process lock ---------------------------------------------------------------------------------
+
+
+class _FileLock:
+    """Exclusive lock on ``path`` across processes (``fcntl.flock``) and threads.
+
+    The lock file is removed on release. A waiter that acquired the lock on a file that was removed (or
+    replaced) meanwhile notices it (inode check) and locks the current file instead, so at most one
+    holder exists at any time and no lock file is left behind.
+    """
+
+    def __init__(self, path: Path, *, label: str, progress: bool | None, timeout: float | None = None):
+        self.path = path
+        self.label = label
+        self.progress = progress
+        self.timeout = _LOCK_TIMEOUT if timeout is None else timeout
+        self._fd: int | None = None
+        with _thread_locks_guard:
+            self._tlock = _thread_locks.setdefault(str(path), threading.Lock())
+
+    def __enter__(self):
+        deadline = time.monotonic() + self.timeout
+        if not self._tlock.acquire(timeout=max(self.timeout, 0)):
+            raise DownloadError(self._timeout_message())
+        try:
+            self._acquire_file(deadline)
+        except BaseException:
+            self._tlock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self._fd is not None:
+                _unlink(self.path)  # while still holding it (see the class docstring)
+                _unlock(self._fd)
+                os.close(self._fd)
+                self._fd = None
+        finally:
+            self._tlock.release()
+
+    def _timeout_message(self) -> str:
+        return (f"timed out after {self.timeout:.0f} s waiting for another process downloading "
+                f"{self.label} (lock file {str(self.path)!r})")
+
+    def _acquire_file(self, deadline: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        told = False
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                while not _try_lock(fd):
+                    if time.monotonic() >= deadline:
+                        raise DownloadError(self._timeout_message())
+                    if not told and _show_progress(self.progress):
+                        print(f"waiting for another process downloading {self.label} ...", file=sys.stderr)
+                        told = True
+                    time.sleep(_LOCK_POLL)
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                except FileNotFoundError:
+                    same = False
+            except BaseException:
+                os.close(fd)
+                raise
+            if same:
+                self._fd = fd
+                return
+            _unlock(fd)  # the file we locked was removed by its previous holder: lock the new one
+            os.close(fd)
+
+
+try:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+except ImportError:  # Windows
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+# -- HTTP -----------------------------------------------------------------------------------------------
+
+
+class _Failure(DownloadError):
+    """One URL failed; ``retry`` says whether trying it again may help."""
+
+    def __init__(self, message: str, *, retry: bool):
+        super().__init__(message)
+        self.retry = retry
+
+
+def _download(urls: list[str], target: Path, *, sha256: str, size: int | None, progress: bool | None) -> None:
+    """Fetch ``target`` from the first of ``urls`` that serves the right file (call with the lock held).
+
+    The transfer goes to ``<target>.part`` (kept after a connection failure, for resuming); once the
+    sha256 matches, the part file is renamed onto ``target``. A file with the wrong hash is deleted.
+    """
     import requests
 
-    def write(fh):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    failures: list[tuple[str, Exception]] = []
+    with requests.Session() as session:
+        for url in urls:
+            try:
+                resumed = _fetch(session, url, part, size=size, progress=progress, label=target.name)
+                if _publish(part, target, sha256):
+                    return
+                if resumed:  # the earlier partial file may have been bad: try once more from zero
+                    _unlink(part)
+                    _fetch(session, url, part, size=size, progress=progress, label=target.name)
+                    if _publish(part, target, sha256):
+                        return
+                from .checkpoint import sha256_file
+
+                actual = sha256_file(part) if part.is_file() else "?"
+                _unlink(part)
+                raise ChecksumError(
+                    f"{target.name} from {url} has sha256 {actual}, expected {sha256}; the file was "
+                    "discarded (corrupt transfer or wrong file at that URL)"
+                )
+            except ChecksumError as exc:
+                _unlink(part)
+                failures.append((url, exc))
+            except DownloadError as exc:  # the part file is kept: the next URL or call resumes it
+                failures.append((url, exc))
+    if len(failures) == 1:
+        url, exc = failures[0]
+        if isinstance(exc, _Failure):
+            raise DownloadError(str(exc)) from exc
+        raise exc
+    summary = "; ".join(f"{url}: {_strip_url(str(exc), url)}" for url, exc in failures)
+    cls = ChecksumError if all(isinstance(e, ChecksumError) for _, e in failures) else DownloadError
+    raise cls(f"cannot download {target.name} from any of {len(failures)} URLs: {summary}")
+
+
+def _strip_url(message: str, url: str) -> str:
+    for prefix in (f"cannot download {url}: ",):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
+def _publish(part: Path, target: Path, sha256: str) -> bool:
+    """Rename ``part`` onto ``target`` if its sha256 matches; False (part kept) otherwise."""
+    from .checkpoint import sha256_file
+
+    if sha256_file(part).lower() != sha256.lower():
+        return False
+    os.chmod(part, 0o644)
+    os.replace(part, target)
+    return True
+
+
+def _fetch(session, url: str, part: Path, *, size: int | None, progress: bool | None, label: str) -> bool:
+    """Complete ``part`` from ``url``, resuming what it holds; retries with backoff. Returns whether the
+    transfer resumed an existing partial file."""
+    resumed_any = False
+    attempt = 0
+    while True:
         try:
-            with requests.get(url, stream=True, timeout=_TIMEOUT) as resp:
-                resp.raise_for_status()
-                total = int(resp.headers.get("Content-Length") or 0) or size or None
-                received = 0
-                bar = _progress_bar(total, target.name) if progress is not False else None
+            resumed_any |= _fetch_once(session, url, part, size=size, progress=progress, label=label)
+            return resumed_any
+        except _Failure as exc:
+            if not exc.retry or attempt >= _RETRIES:
+                if attempt:
+                    raise _Failure(f"{exc} (after {attempt + 1} attempts)", retry=False) from exc
+                raise
+        attempt += 1
+        _sleep(min(_BACKOFF * 2 ** (attempt - 1), _BACKOFF_MAX))
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+def _fetch_once(session, url: str, part: Path, *, size: int | None, progress: bool | None,
+                label: str) -> bool:
+    """One GET of ``url`` into ``part`` (with a Range header when ``part`` holds a prefix)."""
+    import requests
+
+    offset = part.stat().st_size if part.is_file() else 0
+    if size and offset > size:  # cannot be a prefix of the file
+        _unlink(part)
+        offset = 0
+    if size and offset == size:
+        return True  # complete already (its hash decides)
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        resp = session.get(url, stream=True, timeout=_TIMEOUT, headers=headers, allow_redirects=True)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=True) from exc
+    except requests.RequestException as exc:  # invalid URL, unsupported scheme, ...
+        raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=False) from exc
+    with resp:
+        status = resp.status_code
+        if status == 416 and offset:  # the partial file does not fit the file there: start over
+            _unlink(part)
+            raise _Failure(f"cannot download {url}: the server refused to resume (HTTP 416)", retry=True)
+        if status in _RETRY_STATUS:
+            raise _Failure(f"cannot download {url}: HTTP {status} {resp.reason or ''}".rstrip(), retry=True)
+        if status not in (200, 206):
+            raise _Failure(f"cannot download {url}: HTTP {status} {resp.reason or ''}".rstrip(), retry=False)
+        mode = "ab"
+        start = offset
+        if status == 206:
+            m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if not m or int(m.group(1)) != offset:  # not the range we asked for: start over
+                _unlink(part)
+                raise _Failure(f"cannot download {url}: unexpected Content-Range "
+                               f"{resp.headers.get('Content-Range')!r}", retry=True)
+        else:  # 200: the whole file (the server ignored Range, or we asked for all of it)
+            mode, start = "wb", 0
+        length = resp.headers.get("Content-Length")
+        expected_end = start + int(length) if length and length.isdigit() else None
+        if size and expected_end is not None and expected_end != size and status == 200:
+            raise ChecksumError(f"{url} serves {expected_end} bytes, the registry expects {size}: "
+                                f"not the file {label}; nothing was saved")
+        received = start
+        bar = _progress_bar(size or expected_end, label, start, progress)
+        try:
+            with open(part, mode) as fh:
                 try:
                     for block in resp.iter_content(chunk_size=_CHUNK):
                         fh.write(block)
                         received += len(block)
                         if bar is not None:
                             bar.update(len(block))
-                finally:
-                    if bar is not None:
-                        bar.close()
-                announced = resp.headers.get("Content-Length")
-                if announced and "Content-Encoding" not in resp.headers and received != int(announced):
-                    raise DownloadError(f"download of {url} was cut: got {received} of {announced} bytes")
-        except requests.RequestException as exc:
-            raise DownloadError(f"cannot download {url}: {exc}") from exc
+                except (requests.RequestException, OSError) as exc:
+                    if not isinstance(exc, (requests.RequestException, ConnectionError)):
+                        raise  # disk full and the like: not the network's fault
+                    raise _Failure(f"cannot download {url}: transfer cut after {received} bytes "
+                                   f"({_reason(exc)})", retry=True) from exc
+        finally:
+            if bar is not None:
+                bar.close()
+        if expected_end is not None and received < expected_end:
+            raise _Failure(f"cannot download {url}: transfer cut after {received} of {expected_end} bytes",
+                           retry=True)
+        if size and received < size:
+            raise _Failure(f"cannot download {url}: transfer cut after {received} of {size} bytes",
+                           retry=True)
+        return start > 0
 
-    _write_verified(target, sha256, write, source=url)
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a requests/urllib3 exception (e.g. ``[Errno 111] Connection refused``)."""
+    text = str(exc)
+    m = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+    if m:
+        return m.group(0).strip()
+    for marker in ("Read timed out", "Connection aborted", "Connection broken", "timed out"):
+        if marker in text:
+            return text[text.index(marker):].split("'")[0].split('"')[0].rstrip(".,( ") or marker
+    return text or type(exc).__name__
 
 
-def _progress_bar(total: int | None, label: str):
-    """A tqdm bar on stderr, or None when stderr is not a terminal."""
-    stream = sys.stderr
+def _show_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
     try:
-        interactive = stream is not None and stream.isatty()
+        return sys.stderr is not None and sys.stderr.isatty()
     except (AttributeError, ValueError):
-        interactive = False
-    if not interactive:
+        return False
+
+
+def _progress_bar(total: int | None, label: str, initial: int, progress: bool | None):
+    """A tqdm bar on stderr, or None when not wanted (``progress=False``, or stderr not a terminal)."""
+    if not _show_progress(progress):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label, file=stream,
-                leave=False)
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                file=sys.stderr, leave=False)
+
+
+# -- cache inspection -----------------------------------------------------------------------------------
+
+
+def cache_files(entries=None) -> list[dict]:
+    """ppocr-torch's files in :func:`cache_dir` (other torch.hub checkpoints there are left out).
+
+    Returns one dict per file: ``path``, ``size``, ``model`` (registry name), ``state``: ``"current"``
+    (the registry's file for that model), ``"old"`` (another version of that model's checkpoint) or
+    ``"partial"`` (an unfinished download, ``.part``).
+    """
+    if entries is None:
+        from .registry import entries as _entries
+
+        entries = _entries()
+    by_file = {e.weights.file: e.name for e in entries if e.weights is not None}
+    names = sorted((e.name for e in entries), key=len, reverse=True)
+    folder = cache_dir()
+    out = []
+    try:
+        children = sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for path in children:
+        if not path.is_file():
+            continue
+        name, state = path.name, "current"
+        if name.endswith(".part"):
+            name, state = name[: -len(".part")], "partial"
+        model = by_file.get(name)
+        if model is None:
+            if not name.endswith(".pth"):
+                continue
+            model = next((n for n in names if name.startswith(n + "-")), None)
+            if model is None:
+                continue
+            if state == "current":
+                state = "old"
+        out.append({"path": path, "size": path.stat().st_size, "model": model, "state": state})
+    return out
+
+
+def clear_cache(entries=None) -> tuple[list[dict], list[dict]]:
+    """Delete ppocr-torch's files (see :func:`cache_files`) from the cache; other files are kept.
+
+    A file whose download is in progress in another process (its lock is held) is skipped. Returns
+    ``(removed, skipped)``, lists of :func:`cache_files` dicts.
+    """
+    removed, skipped = [], []
+    for f in cache_files(entries):
+        path = f["path"]
+        final = path.name[: -len(".part")] if path.name.endswith(".part") else path.name
+        try:
+            with _FileLock(path.with_name(final + ".lock"), label=final, progress=False, timeout=0):
+                path.unlink()
+        except DownloadError:  # locked: being downloaded right now
+            skipped.append(f)
+            continue
+        except FileNotFoundError:
+            continue
+        removed.append(f)
+    return removed, skipped

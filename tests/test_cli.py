@@ -107,3 +107,86 @@ def test_download_command(tmp_path):
     assert name == "PP-OCRv6_small_rec" and Path(path).is_file()
     rc, out, err = _run("download", "ch_PP-OCRv2_rec", tmp_path=tmp_path)
     assert rc == 2 and "ch_PP-OCRv2_rec" in err and "Traceback" not in err
+
+
+# -- download / cache / models against the local test server (in-process, 127.0.0.1 only) --------------
+
+from test_download import WeightsServer, checkpoint, local_only, use_registry  # noqa: E402,F401
+
+
+def _cli(capsys, *args):
+    from ppocr_torch.cli import main
+
+    rc = main(list(args))
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def test_download_all_then_cache_and_models(checkpoint, tmp_path, monkeypatch, capsys):  # noqa: F811
+    import dataclasses
+
+    from ppocr_torch import download
+
+    local_only(monkeypatch)
+    home = tmp_path / "cache"
+    monkeypatch.setenv("PPOCR_TORCH_HOME", str(home))
+    monkeypatch.delenv("PPOCR_TORCH_OFFLINE", raising=False)
+    monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_DIR", raising=False)
+    a = checkpoint.entry()
+    b = checkpoint.entry(name="ch_PP-OCRv2_rec_copy", file=f"ch_PP-OCRv2_rec_copy-{checkpoint.sha256[:8]}.pth")
+    c = dataclasses.replace(a, name="Unconverted_rec", aliases=(), weights=None)
+    use_registry(monkeypatch, a, b, c)
+    with WeightsServer({a.weights.file: checkpoint.data, b.weights.file: checkpoint.data}) as srv:
+        monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_URL", srv.url)
+        rc, out, err = _cli(capsys, "download", "--all", "-q")
+        assert rc == 0, err
+        assert out.splitlines() == [f"{a.name}\t{home / a.weights.file}", f"{b.name}\t{home / b.weights.file}"]
+        assert "Unconverted_rec" in err and "skipped" in err and "Traceback" not in err
+        assert sorted(r["status"] for r in srv.log) == [200, 200]
+        rc, out, err = _cli(capsys, "download", "--all", "-q")
+        assert rc == 0 and len(srv.log) == 2, "cached files are not downloaded again"
+
+    rc, out, _ = _cli(capsys, "models")
+    rows = {line.split()[0]: line.rstrip() for line in out.splitlines()[1:]}
+    assert sorted(rows) == sorted([a.name, b.name, "Unconverted_rec"])
+    assert rows[a.name].endswith(" cached") and rows[b.name].endswith(" cached")
+    assert rows["Unconverted_rec"].endswith(" not converted")
+    assert out.splitlines()[0].split() == ["NAME", "FAMILY", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS"]
+    rc, out, _ = _cli(capsys, "models", "--available")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [a.name, b.name]
+
+    (home / "resnet18-f37072fd.pth").write_bytes(b"another torch.hub checkpoint")
+    rc, out, _ = _cli(capsys, "cache")
+    assert rc == 0
+    assert out.splitlines()[0] == f"cache directory: {home}"
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:-1]}
+    size = f"{len(checkpoint.data) / 1e6:.1f}MB"
+    assert rows == {a.weights.file: [a.name, "current", size], b.weights.file: [b.name, "current", size]}
+    assert out.splitlines()[-1].endswith(f"({2 * len(checkpoint.data)} bytes)")
+    assert "resnet18" not in out
+
+    rc, out, _ = _cli(capsys, "cache", "--clear")
+    assert rc == 0 and out.startswith("removed 2 file(s)")
+    assert sorted(p.name for p in home.iterdir()) == ["resnet18-f37072fd.pth"], "other files are kept"
+    rc, out, _ = _cli(capsys, "cache")
+    assert "no ppocr-torch files" in out
+    assert download.weights_status(a) == "download"
+
+
+def test_download_usage_and_offline_errors(checkpoint, tmp_path, monkeypatch, capsys):  # noqa: F811
+    monkeypatch.setenv("PPOCR_TORCH_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_DIR", raising=False)
+    monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_URL", raising=False)
+    url = "http://127.0.0.1:9/weights/" + checkpoint.file
+    use_registry(monkeypatch, checkpoint.entry(url))
+    rc, _, err = _cli(capsys, "download")
+    assert rc == 2 and "--all" in err
+    rc, _, err = _cli(capsys, "download", "--all", "ch_PP-OCRv2_rec")
+    assert rc == 2
+    rc, _, err = _cli(capsys, "download", "no-such-model")
+    assert rc == 2 and "no-such-model" in err
+    monkeypatch.setenv("PPOCR_TORCH_OFFLINE", "1")
+    rc, out, err = _cli(capsys, "download", "ch_PP-OCRv2_rec")
+    assert rc == 2 and out == ""
+    assert url in err and checkpoint.file in err and "ppocr-torch download ch_PP-OCRv2_rec" in err
+    assert "Traceback" not in err

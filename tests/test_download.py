@@ -1,53 +1,135 @@
-"""Tests of ppocr_torch.download against a local HTTP server (no network access needed)."""
+"""Tests of ppocr_torch.download against a real HTTP server on 127.0.0.1 started here (no other network).
+
+The server (:class:`WeightsServer`) is ``http.server`` with Range support written for these tests; it
+serves real checkpoints saved here, logs every request, and can be told to fail, to cut a transfer after
+N bytes, to ignore Range headers or to send slowly. Registry entries are the real ones with their weights
+pointed at the server.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
+import json
 import os
+import re
+import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from ppocr_torch import download
-from ppocr_torch.errors import ChecksumError, DownloadError, WeightsNotCachedError
-from ppocr_torch.models.spec import ModelSpec
-from ppocr_torch.registry import ModelEntry, WeightsInfo, get_entry
+from ppocr_torch import download, registry
+from ppocr_torch.errors import CheckpointError, ChecksumError, DownloadError, WeightsNotCachedError
+from ppocr_torch.registry import WeightsInfo, get_entry
 
-PAYLOAD = b"not really a checkpoint, but bytes with a known hash\n" * 1000
-SHA = hashlib.sha256(PAYLOAD).hexdigest()
-FILE = f"fake_rec-{SHA[:8]}.pth"
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "ch_PP-OCRv2_rec"  # small and committed: its random-weight checkpoint is saved by the tests
 
 
-class _Server:
-    """A threaded http.server on 127.0.0.1 serving files from a directory and counting requests."""
+# -- the HTTP server ------------------------------------------------------------------------------------
 
-    def __init__(self, root: Path):
-        self.root = root
-        self.requests: list[str] = []
+
+class WeightsServer:
+    """A threaded HTTP/1.0 server on 127.0.0.1 serving ``files`` (name -> bytes), with Range support.
+
+    Knobs (set before the request): ``fail[name]``: list of status codes answered first, one per request;
+    ``cut[name]``: list of byte counts, one per request: send that many body bytes then drop the
+    connection; ``ignore_range``: answer every request with the whole file; ``delay``: seconds to sleep
+    after each 64 KiB chunk. ``log``: one dict per request (path, range, status, sent).
+    """
+
+    def __init__(self, files: dict[str, bytes] | None = None, *, ignore_range: bool = False,
+                 delay: float = 0.0):
+        self.files = dict(files or {})
+        self.fail: dict[str, list[int]] = {}
+        self.cut: dict[str, list[int]] = {}
+        self.ignore_range = ignore_range
+        self.delay = delay
+        self.log: list[dict] = []
+        self._lock = threading.Lock()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server API)
-                server.requests.append(self.path)
-                path = server.root / self.path.lstrip("/").split("/")[-1]
-                if not path.is_file():
-                    self.send_error(404)
-                    return
-                data = path.read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                server._serve(self)
 
             def log_message(self, *args):
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def _serve(self, h) -> None:
+        name = h.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        rng = h.headers.get("Range")
+        rec = {"path": h.path, "range": rng, "status": None, "sent": 0}
+        with self._lock:
+            self.log.append(rec)
+            fail = self.fail.get(name)
+            status = fail.pop(0) if fail else None
+            cuts = self.cut.get(name)
+            cut = cuts.pop(0) if cuts else None
+        if status is None and name not in self.files:
+            status = 404
+        if status is not None:
+            rec["status"] = status
+            h.send_error(status)
+            return
+        data = self.files[name]
+        start, end = 0, len(data) - 1
+        code = 200
+        if rng and not self.ignore_range:
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())
+            if not m or int(m.group(1)) >= len(data):
+                rec["status"] = 416
+                h.send_response(416)
+                h.send_header("Content-Range", f"bytes */{len(data)}")
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+            start = int(m.group(1))
+            end = min(int(m.group(2)), end) if m.group(2) else end
+            code = 206
+        body = data[start:end + 1]
+        rec["status"] = code
+        h.send_response(code)
+        h.send_header("Content-Type", "application/octet-stream")
+        h.send_header("Content-Length", str(len(body)))
+        if code == 206:
+            h.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        h.send_header("Accept-Ranges", "bytes")
+        h.end_headers()
+        limit = len(body) if cut is None else min(cut, len(body))
+        step = 1 << 16
+        try:
+            for i in range(0, limit, step):
+                h.wfile.write(body[i:min(i + step, limit)])
+                rec["sent"] += min(step, limit - i)
+                if self.delay:
+                    time.sleep(self.delay)
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if cut is not None:  # drop the connection in the middle of the body
+            h.close_connection = True
+            try:
+                h.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def requests_for(self, name: str) -> list[dict]:
+        return [r for r in self.log if r["path"].rstrip("/").endswith("/" + name)]
+
+    def full_gets(self, name: str) -> int:
+        return sum(1 for r in self.requests_for(name) if r["status"] == 200)
 
     def __enter__(self):
         self.thread.start()
@@ -59,36 +141,109 @@ class _Server:
         self.thread.join(5)
 
 
-@pytest.fixture()
-def served(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    (root / FILE).write_bytes(PAYLOAD)
-    with _Server(root) as srv:
-        yield srv
+def refused_url(path: str = "") -> str:
+    """A URL on 127.0.0.1 where nobody listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/{path}"
+
+
+def use_registry(monkeypatch, *entries) -> None:
+    """Make the registry hold exactly ``entries`` (for get_entry, list_models, entries)."""
+    by_name = {e.name: e for e in entries}
+    aliases = {a: e.name for e in entries for a in e.aliases}
+    monkeypatch.setattr(registry, "_load", lambda: (by_name, aliases))
+
+
+def state_digest(model) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    path: Path
+    data: bytes
+    sha256: str
+    digest: str  # state_digest of the saved model
+
+    @property
+    def file(self) -> str:
+        return f"{MODEL}-{self.sha256[:8]}.pth"
+
+    def entry(self, url: str | None = "", *, name: str = MODEL, file: str | None = None, sha256=None):
+        """The real registry entry of ``name`` with its weights pointed at this checkpoint.
+
+        ``url=""`` (default): no explicit URL (base URLs apply)."""
+        w = WeightsInfo(file=file or self.file, sha256=sha256 or self.sha256, size=len(self.data),
+                        embedded=False, url=url or None)
+        base = get_entry(MODEL)
+        return dataclasses.replace(base, name=name, aliases=base.aliases if name == MODEL else (), weights=w)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Checkpoint:
+    """A real ppocr_torch checkpoint: ch_PP-OCRv2_rec's architecture with random weights, saved here."""
+    import torch
+
+    from ppocr_torch.api import load_model
+    from ppocr_torch.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = load_model(MODEL, pretrained=False)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pth"
+    sha = save_checkpoint(path, model)
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sha
+    return Checkpoint(path, data, sha, state_digest(model))
+
+
+def local_only(monkeypatch) -> None:
+    """Requests to 127.0.0.1 bypass any HTTP proxy configured in the environment."""
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
 
 
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
+    local_only(monkeypatch)
     home = tmp_path / "cache"
     monkeypatch.setenv("PPOCR_TORCH_HOME", str(home))
-    monkeypatch.delenv("PPOCR_TORCH_OFFLINE", raising=False)
-    monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_URL", raising=False)
+    for var in ("PPOCR_TORCH_OFFLINE", "PPOCR_TORCH_WEIGHTS_URL", "PPOCR_TORCH_WEIGHTS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(download, "_BACKOFF", 0.01)
     return home
 
 
-def _spec():
-    return ModelSpec(name="fake_rec", backbone={"name": "X"}, head={"name": "CTCHead"}, input_height=32,
-                     num_classes=3, dictionary="x.txt", use_space_char=False)
+@pytest.fixture()
+def served(checkpoint):
+    with WeightsServer({checkpoint.file: checkpoint.data}) as srv:
+        yield srv
 
 
-def _entry(url, *, sha=SHA, file=FILE):
-    weights = WeightsInfo(file=file, sha256=sha, size=len(PAYLOAD), embedded=False, url=url)
-    return ModelEntry(name="fake_rec", spec=_spec(), dictionary="x.txt", weights=weights)
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Any socket connection attempt fails the test."""
+    calls = []
+
+    def refuse(self, *args, **kwargs):
+        calls.append(args)
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return calls
 
 
 def _listing(path: Path):
     return sorted(p.name for p in path.iterdir()) if path.exists() else []
+
+
+# -- configuration --------------------------------------------------------------------------------------
 
 
 def test_cache_dir_and_env(monkeypatch, tmp_path):
@@ -98,8 +253,12 @@ def test_cache_dir_and_env(monkeypatch, tmp_path):
     import torch
 
     assert download.cache_dir() == Path(torch.hub.get_dir()) / "checkpoints"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    assert download.cache_dir() == tmp_path / "th" / "hub" / "checkpoints"
     monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_URL", "http://example.invalid/w")
     assert download.weights_base_url() == "http://example.invalid/w/"
+    monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_URL", " http://a.invalid/x , http://b.invalid/y/ ,")
+    assert download.weights_base_urls() == ["http://a.invalid/x/", "http://b.invalid/y/"]
     monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_URL")
     assert download.weights_base_url() == download.DEFAULT_WEIGHTS_BASE_URL
     for value, expected in (("1", True), ("TRUE", True), ("yes", True), ("0", False), ("", False)):
@@ -109,124 +268,412 @@ def test_cache_dir_and_env(monkeypatch, tmp_path):
 
 def test_cache_dir_without_torch_matches_torch_hub(tmp_path):
     """The default cache dir is computed without importing torch, and agrees with torch.hub."""
-    import subprocess
-    import sys
-
-    code = ("import sys; from ppocr_torch import download; d = download.cache_dir(); "
+    code = ("import os, sys; from ppocr_torch import download; d = download.cache_dir(); "
             "assert 'torch' not in sys.modules; import torch; "
             "assert str(d) == os.path.join(torch.hub.get_dir(), 'checkpoints'), (d, torch.hub.get_dir()); "
             "print('ok')")
     env = {k: v for k, v in os.environ.items() if k != "PPOCR_TORCH_HOME"}
     env["TORCH_HOME"] = str(tmp_path / "th")
-    out = subprocess.run([sys.executable, "-c", "import os; " + code], env=env, capture_output=True,
-                         text=True, cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
 
-def test_download_then_cached(served, cache):
-    entry = _entry(served.url + FILE)
+def test_weights_urls_order(checkpoint, monkeypatch):
+    monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_URL", raising=False)
+    plain = checkpoint.entry()
+    assert download.weights_urls(plain) == [download.DEFAULT_WEIGHTS_BASE_URL + checkpoint.file]
+    explicit = checkpoint.entry("http://127.0.0.1:9/x/" + checkpoint.file)
+    assert download.weights_urls(explicit) == ["http://127.0.0.1:9/x/" + checkpoint.file]
+    monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_URL", "http://127.0.0.1:1/a,http://127.0.0.1:2/b/")
+    assert download.weights_urls(plain) == ["http://127.0.0.1:1/a/" + checkpoint.file,
+                                            "http://127.0.0.1:2/b/" + checkpoint.file]
+    assert download.weights_urls(explicit)[-1] == "http://127.0.0.1:9/x/" + checkpoint.file
+
+
+# -- downloading ----------------------------------------------------------------------------------------
+
+
+def test_first_download_then_cache_hit_without_request(served, cache, checkpoint, monkeypatch):
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    use_registry(monkeypatch, entry)
+    assert download.weights_status(entry) == "download"
     path = download.resolve_weights(entry, progress=False)
-    assert path == cache / FILE
-    assert path.read_bytes() == PAYLOAD
-    assert _listing(cache) == [FILE]
-    assert len(served.requests) == 1
+    assert path == cache / checkpoint.file
+    assert path.read_bytes() == checkpoint.data
+    assert _listing(cache) == [checkpoint.file], "no .part or .lock file may remain"
+    assert [r["status"] for r in served.log] == [200] and served.log[0]["range"] is None
     if os.name == "posix":
         assert path.stat().st_mode & 0o777 == 0o644
-    assert download.resolve_weights(entry, progress=False) == path
-    assert len(served.requests) == 1, "a cached, valid file must not be downloaded again"
     assert download.weights_status(entry) == "cached"
 
+    from ppocr_torch.api import load_model
 
-def test_base_url_used_when_entry_has_no_url(served, cache, monkeypatch):
+    model = load_model(MODEL)  # through the registry: the cached, verified file
+    assert state_digest(model) == checkpoint.digest
+    assert len(served.log) == 1, "a cached, valid file must not be requested again"
+
+    download._verified.clear()  # a new process: the file is hashed again, still no request
+    assert download.resolve_weights(entry, progress=False) == path
+    assert len(served.log) == 1
+
+
+def test_cache_hit_makes_no_connection(served, cache, checkpoint, no_network):
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    cache.mkdir(parents=True)
+    (cache / checkpoint.file).write_bytes(checkpoint.data)
+    assert download.resolve_weights(entry, progress=False) == cache / checkpoint.file
+    assert no_network == [] and served.log == []
+
+
+def test_base_url_used_when_entry_has_no_url(served, cache, checkpoint, monkeypatch):
     monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_URL", served.url.rstrip("/"))
-    path = download.resolve_weights(_entry(None), progress=False)
-    assert path.read_bytes() == PAYLOAD
-    assert served.requests == [f"/{FILE}"]
+    path = download.resolve_weights(checkpoint.entry(), progress=False)
+    assert path.read_bytes() == checkpoint.data
+    assert [r["path"] for r in served.log] == [f"/{checkpoint.file}"]
 
 
-def test_wrong_checksum_leaves_nothing(served, cache):
-    entry = _entry(served.url + FILE, sha="0" * 64)
-    with pytest.raises(ChecksumError) as info:
-        download.resolve_weights(entry, progress=False)
-    assert "0" * 64 in str(info.value)
-    assert _listing(cache) == [], "neither the target nor a temp file may remain"
-
-
-def test_http_404_is_download_error(served, cache):
-    url = served.url + "missing.pth"
-    entry = _entry(url, file="missing.pth")
-    with pytest.raises(DownloadError) as info:
-        download.resolve_weights(entry, progress=False)
-    assert url in str(info.value)
-    assert _listing(cache) == []
-
-
-def test_connection_refused_is_download_error(cache):
-    import socket
-
-    with socket.socket() as s:  # a port with nobody listening
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/{FILE}"
-    with pytest.raises(DownloadError) as info:
-        download.resolve_weights(_entry(url), progress=False)
-    assert url in str(info.value)
-    assert _listing(cache) == []
-
-
-def test_offline_or_no_download(served, cache, monkeypatch):
-    url = served.url + FILE
-    entry = _entry(url)
-    monkeypatch.setenv("PPOCR_TORCH_OFFLINE", "1")
-    with pytest.raises(WeightsNotCachedError) as info:
-        download.resolve_weights(entry)
+def test_hash_mismatch_rejects_file_and_leaves_nothing(cache, checkpoint):
+    tampered = bytearray(checkpoint.data)
+    tampered[len(tampered) // 2] ^= 0xFF  # same size, other content
+    with WeightsServer({checkpoint.file: bytes(tampered)}) as srv:
+        entry = checkpoint.entry(srv.url + checkpoint.file)
+        with pytest.raises(ChecksumError) as info:
+            download.resolve_weights(entry, progress=False)
     msg = str(info.value)
-    assert url in msg and FILE in msg and "fake_rec" in msg
-    assert "ppocr-torch download fake_rec" in msg
+    assert checkpoint.sha256 in msg and hashlib.sha256(tampered).hexdigest() in msg
+    assert srv.url + checkpoint.file in msg
+    assert _listing(cache) == [], "neither the file, nor a .part, nor a lock file may remain"
+
+
+def test_wrong_size_is_rejected_before_download(cache, checkpoint):
+    with WeightsServer({checkpoint.file: checkpoint.data + b"extra"}) as srv:
+        with pytest.raises(ChecksumError) as info:
+            download.resolve_weights(checkpoint.entry(srv.url + checkpoint.file), progress=False)
+    assert str(len(checkpoint.data)) in str(info.value)
+    assert _listing(cache) == []
+
+
+def test_http_404_is_download_error_without_retry(served, cache, checkpoint):
+    url = served.url + "missing/" + checkpoint.file
+    served.files.clear()
+    with pytest.raises(DownloadError) as info:
+        download.resolve_weights(checkpoint.entry(url), progress=False)
+    assert url in str(info.value) and "404" in str(info.value)
+    assert len(served.log) == 1, "a 404 must not be retried"
+    assert _listing(cache) == []
+
+
+def test_connection_refused_is_download_error(cache, checkpoint, monkeypatch):
+    url = refused_url(checkpoint.file)
+    calls = []
+    monkeypatch.setattr(download, "_sleep", calls.append)
+    with pytest.raises(DownloadError) as info:
+        download.resolve_weights(checkpoint.entry(url), progress=False)
+    msg = str(info.value)
+    assert url in msg and "Connection refused" in msg
+    assert f"after {download._RETRIES + 1} attempts" in msg
+    assert calls == [0.01 * 2 ** i for i in range(download._RETRIES)], "exponential backoff"
+    assert _listing(cache) == []
+
+
+def test_5xx_is_retried(served, cache, checkpoint):
+    served.fail[checkpoint.file] = [503, 500]
+    path = download.resolve_weights(checkpoint.entry(served.url + checkpoint.file), progress=False)
+    assert path.read_bytes() == checkpoint.data
+    assert [r["status"] for r in served.log] == [503, 500, 200]
+
+
+def test_cut_transfer_is_resumed_with_range(served, cache, checkpoint):
+    cut = len(checkpoint.data) // 3
+    served.cut[checkpoint.file] = [cut]
+    path = download.resolve_weights(checkpoint.entry(served.url + checkpoint.file), progress=False)
+    assert path.read_bytes() == checkpoint.data
+    assert [r["status"] for r in served.log] == [200, 206] and served.log[0]["sent"] == cut
+    # the client resumes from what it saved (the HTTP stack may drop the last incomplete block)
+    start = int(re.fullmatch(r"bytes=(\d+)-", served.log[1]["range"]).group(1))
+    assert 0 < start <= cut and served.log[1]["sent"] == len(checkpoint.data) - start
+    assert _listing(cache) == [checkpoint.file]
+
+
+def test_partial_file_survives_failure_and_is_resumed_later(served, cache, checkpoint, monkeypatch):
+    cut = len(checkpoint.data) // 2
+    served.cut[checkpoint.file] = [cut]
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    monkeypatch.setattr(download, "_RETRIES", 0)
+    with pytest.raises(DownloadError) as info:
+        download.resolve_weights(entry, progress=False)
+    assert "cut" in str(info.value)
+    part = cache / (checkpoint.file + ".part")
+    assert _listing(cache) == [part.name]
+    kept = part.stat().st_size
+    assert 0 < kept <= cut and part.read_bytes() == checkpoint.data[:kept]
+    assert download.cache_files([entry])[0]["state"] == "partial"
+    path = download.resolve_weights(entry, progress=False)  # a later call (or process) resumes
+    assert path.read_bytes() == checkpoint.data
+    assert served.log[-1]["range"] == f"bytes={kept}-" and served.log[-1]["status"] == 206
+    assert served.full_gets(checkpoint.file) == 1
+    assert _listing(cache) == [checkpoint.file]
+
+
+def test_server_ignoring_range_restarts_cleanly(cache, checkpoint):
+    cut = len(checkpoint.data) // 4
+    with WeightsServer({checkpoint.file: checkpoint.data}, ignore_range=True) as srv:
+        srv.cut[checkpoint.file] = [cut]
+        path = download.resolve_weights(checkpoint.entry(srv.url + checkpoint.file), progress=False)
+    assert path.read_bytes() == checkpoint.data, "the 200 answer must replace the partial file, not extend it"
+    assert [r["status"] for r in srv.log] == [200, 200]
+    assert srv.log[0]["range"] is None and srv.log[1]["range"].startswith("bytes=")
+    assert _listing(cache) == [checkpoint.file]
+
+
+def test_bad_partial_file_is_discarded(served, cache, checkpoint):
+    cache.mkdir(parents=True)
+    (cache / (checkpoint.file + ".part")).write_bytes(b"\0" * 1000)  # not a prefix of the file
+    path = download.resolve_weights(checkpoint.entry(served.url + checkpoint.file), progress=False)
+    assert path.read_bytes() == checkpoint.data
+    assert [(r["status"], r["range"]) for r in served.log] == [(206, "bytes=1000-"), (200, None)]
+    assert _listing(cache) == [checkpoint.file]
+
+
+def test_mirror_list_fallback(cache, checkpoint, monkeypatch):
+    with WeightsServer() as empty, WeightsServer({checkpoint.file: checkpoint.data}) as good:
+        monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_URL", ",".join([refused_url(), empty.url, good.url]))
+        path = download.resolve_weights(checkpoint.entry(), progress=False)
+        assert path.read_bytes() == checkpoint.data
+        assert [r["status"] for r in empty.log] == [404]
+        assert [r["status"] for r in good.log] == [200]
+        # every mirror failing: one error naming each URL
+        good.files.clear()
+        path.unlink()
+        with pytest.raises(DownloadError) as info:
+            download.resolve_weights(checkpoint.entry(), progress=False)
+    msg = str(info.value)
+    assert "any of 3 URLs" in msg and empty.url + checkpoint.file in msg and good.url + checkpoint.file in msg
+    assert _listing(cache) == []
+
+
+def test_four_processes_download_once(cache, checkpoint, tmp_path):
+    """Four processes load the same model at the same moment: one download, four identical models."""
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    script = r"""
+import dataclasses, hashlib, json, os, sys, time
+from pathlib import Path
+from ppocr_torch import registry
+from ppocr_torch.registry import WeightsInfo
+url, sha, size, file, ready, n = sys.argv[1:]
+entry = dataclasses.replace(registry.get_entry("ch_PP-OCRv2_rec"),
+                            weights=WeightsInfo(file=file, sha256=sha, size=int(size), url=url))
+by_name, aliases = registry._load()
+by_name = dict(by_name, **{entry.name: entry})
+registry._load = lambda: (by_name, aliases)
+import torch
+from ppocr_torch.api import load_model
+Path(ready, str(os.getpid())).touch()
+deadline = time.monotonic() + 120
+while len(os.listdir(ready)) < int(n) and time.monotonic() < deadline:
+    time.sleep(0.01)
+start = time.time()
+model = load_model("ch_PP-OCRv2_rec")
+h = hashlib.sha256()
+for k, v in sorted(model.state_dict().items()):
+    h.update(k.encode()); h.update(v.contiguous().numpy().tobytes())
+print(json.dumps({"digest": h.hexdigest(), "start": start}))
+"""
+    n = 4
+    # ~1.5 s per transfer: the processes overlap, the others must wait for the first one
+    with WeightsServer({checkpoint.file: checkpoint.data}, delay=0.01) as srv:
+        env = dict(os.environ, PPOCR_TORCH_HOME=str(cache))
+        env.pop("PPOCR_TORCH_OFFLINE", None)
+        env.pop("PPOCR_TORCH_WEIGHTS_URL", None)
+        args = [srv.url + checkpoint.file, checkpoint.sha256, str(len(checkpoint.data)), checkpoint.file,
+                str(ready), str(n)]
+        procs = [subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(n)]
+        outs = []
+        try:
+            for p in procs:
+                out, err = p.communicate(timeout=300)
+                outs.append((p.returncode, out, err))
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(10)
+    for rc, out, err in outs:
+        assert rc == 0, err
+    reports = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in outs]
+    assert {r["digest"] for r in reports} == {checkpoint.digest}, "four identical loads of the served checkpoint"
+    starts = [r["start"] for r in reports]
+    assert max(starts) - min(starts) < 1.0, "the loads must overlap the ~1.3 s transfer"
+    assert [r["status"] for r in srv.log] == [200], f"exactly one download, got {srv.log}"
+    assert _listing(cache) == [checkpoint.file]
+
+
+def test_threads_download_once(served, cache, checkpoint):
+    served.delay = 0.002
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(download.resolve_weights(entry, progress=False))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and len(results) == 4 and set(results) == {cache / checkpoint.file}
+    assert served.full_gets(checkpoint.file) == 1 and len(served.log) == 1
+
+
+# -- offline, cache validation, local files -------------------------------------------------------------
+
+
+def test_offline_never_touches_the_network(served, cache, checkpoint, monkeypatch, no_network):
+    url = served.url + checkpoint.file
+    entry = checkpoint.entry(url)
+    use_registry(monkeypatch, entry)
+    monkeypatch.setenv("PPOCR_TORCH_OFFLINE", "1")
+    from ppocr_torch.api import load_model
+
+    with pytest.raises(WeightsNotCachedError) as info:
+        load_model(MODEL)
+    msg = str(info.value)
+    assert url in msg and checkpoint.file in msg and str(cache) in msg
+    assert f"ppocr-torch download {MODEL}" in msg and "PPOCR_TORCH_OFFLINE" in msg
     monkeypatch.delenv("PPOCR_TORCH_OFFLINE")
-    with pytest.raises(WeightsNotCachedError):
+    with pytest.raises(WeightsNotCachedError) as info:
         download.resolve_weights(entry, download=False)
-    assert served.requests == []
-    assert download.weights_status(entry) == "download"
+    assert "download=False" in str(info.value)
+    assert served.log == [] and no_network == []
+    assert _listing(cache) == []
 
 
-def test_offline_uses_valid_cache(served, cache, monkeypatch):
-    entry = _entry(served.url + FILE)
+def test_offline_uses_valid_cache(served, cache, checkpoint, monkeypatch):
+    entry = checkpoint.entry(served.url + checkpoint.file)
     download.resolve_weights(entry, progress=False)
     monkeypatch.setenv("PPOCR_TORCH_OFFLINE", "yes")
-    assert download.resolve_weights(entry).read_bytes() == PAYLOAD
-    assert len(served.requests) == 1
+    assert download.resolve_weights(entry).read_bytes() == checkpoint.data
+    assert len(served.log) == 1
 
 
-def test_corrupted_cache_is_downloaded_again(served, cache):
-    entry = _entry(served.url + FILE)
-    cache.mkdir(parents=True)
-    (cache / FILE).write_bytes(PAYLOAD[:-10] + b"corrupted!")
+def test_corrupted_cache_is_downloaded_again(served, cache, checkpoint):
+    entry = checkpoint.entry(served.url + checkpoint.file)
     path = download.resolve_weights(entry, progress=False)
-    assert path.read_bytes() == PAYLOAD
-    assert len(served.requests) == 1
-    assert _listing(cache) == [FILE]
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # bit rot after a successful download
+    path.write_bytes(bytes(data))
+    download._verified.clear()  # the next process (mtime may not change within a clock tick)
+    assert download.resolve_weights(entry, progress=False).read_bytes() == checkpoint.data
+    assert served.full_gets(checkpoint.file) == 2
+    assert _listing(cache) == [checkpoint.file]
 
 
-def test_corrupted_cache_offline_is_not_used(cache, monkeypatch):
-    entry = _entry("http://127.0.0.1:9/" + FILE)
+def test_corrupted_cache_offline_is_not_used(cache, checkpoint, monkeypatch):
+    entry = checkpoint.entry(refused_url(checkpoint.file))
     cache.mkdir(parents=True)
-    (cache / FILE).write_bytes(b"truncated")
+    (cache / checkpoint.file).write_bytes(checkpoint.data[:1000])
     monkeypatch.setenv("PPOCR_TORCH_OFFLINE", "1")
-    with pytest.raises(WeightsNotCachedError):
-        download.resolve_weights(entry)
-
-
-def test_no_converted_checkpoint():
-    entry = ModelEntry(name="fake_rec", spec=_spec(), dictionary="x.txt", weights=None)
     with pytest.raises(WeightsNotCachedError) as info:
         download.resolve_weights(entry)
-    assert "python -m conversion convert fake_rec" in str(info.value)
+    assert "corrupt" in str(info.value)
+
+
+def test_local_weights_dir_stands_in(cache, checkpoint, monkeypatch, tmp_path, no_network):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    entry = checkpoint.entry(refused_url(checkpoint.file))
+    monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_DIR", os.pathsep.join([str(tmp_path / "nothing"), str(folder)]))
+    (folder / checkpoint.file).write_bytes(checkpoint.data)
+    assert download.resolve_weights(entry) == folder / checkpoint.file
+    assert download.weights_status(entry) == "local"
+    (folder / checkpoint.file).write_bytes(checkpoint.data + b"!")
+    with pytest.raises(ChecksumError) as info:
+        download.resolve_weights(entry)
+    assert "PPOCR_TORCH_WEIGHTS_DIR" in str(info.value)
+
+    # a model the registry has no checkpoint for: a file the user converted stands in for it
+    (folder / checkpoint.file).unlink()
+    unconverted = dataclasses.replace(entry, weights=None)
+    use_registry(monkeypatch, unconverted)
+    assert download.weights_status(unconverted) == "not converted"
+    (folder / f"{MODEL}-myconv.pth").write_bytes(checkpoint.data)
+    assert download.weights_status(unconverted) == "local"
+    from ppocr_torch.api import load_model
+
+    assert state_digest(load_model(MODEL)) == checkpoint.digest
+    assert no_network == [] and _listing(cache) == []
+
+
+def test_no_converted_checkpoint(checkpoint, monkeypatch):
+    monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_DIR", raising=False)
+    entry = dataclasses.replace(checkpoint.entry(), weights=None)
+    with pytest.raises(WeightsNotCachedError) as info:
+        download.resolve_weights(entry)
+    assert f"python -m conversion convert {MODEL}" in str(info.value)
     assert download.weights_status(entry) == "not converted"
 
 
-def test_embedded_default_model_is_in_package():
+class _CodeOnLoad:
+    """Unpickling this runs code (what a malicious checkpoint does): it writes a marker file."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('code ran')",))
+
+
+def test_checkpoint_with_pickled_code_is_refused(cache, checkpoint, monkeypatch, tmp_path):
+    import io
+
+    import torch
+
+    from ppocr_torch.api import load_model
+
+    marker = tmp_path / "code_ran"
+    payload = torch.load(checkpoint.path, map_location="cpu", weights_only=True)
+    payload["meta"] = {"hook": _CodeOnLoad(str(marker))}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    evil = buf.getvalue()
+    evil_sha = hashlib.sha256(evil).hexdigest()
+    file = f"{MODEL}-{evil_sha[:8]}.pth"
+    with WeightsServer({file: evil}) as srv:
+        entry = dataclasses.replace(checkpoint.entry(), weights=WeightsInfo(
+            file=file, sha256=evil_sha, size=len(evil), url=srv.url + file))
+        use_registry(monkeypatch, entry)
+        with pytest.raises(CheckpointError) as info:
+            load_model(MODEL)  # downloads it (the hash is right), then refuses to unpickle it
+    assert "refused" in str(info.value)
+    assert not marker.exists(), "the pickled code must not run"
+    with pytest.raises(CheckpointError):
+        load_model(cache / file)
+    assert not marker.exists()
+    # the file really is dangerous: a plain (unsafe) torch.load runs its code
+    torch.load(cache / file, map_location="cpu", weights_only=False)
+    assert marker.read_text() == "code ran"
+
+
+def test_progress_bar_only_on_request_or_tty(served, cache, checkpoint, capsys):
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    download.resolve_weights(entry)  # stderr is not a terminal under pytest: quiet
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    (cache / checkpoint.file).unlink()
+    download.resolve_weights(entry, progress=True)
+    captured = capsys.readouterr()
+    assert checkpoint.file in captured.err and captured.out == ""
+
+
+def test_embedded_default_model_is_in_package(no_network):
     entry = get_entry("PP-OCRv6_small_rec")
     if entry.weights is None or not entry.weights.embedded:
         pytest.fail("the default model must have embedded weights in the registry")
@@ -240,9 +687,22 @@ def test_embedded_default_model_is_in_package():
     assert download.weights_status(entry) == "embedded"
 
 
-def test_embedded_missing_file_is_reported():
-    entry = ModelEntry(name="fake_rec", spec=_spec(), dictionary="x.txt",
-                       weights=WeightsInfo(file="does-not-exist.pth", sha256=SHA, size=1, embedded=True))
+def test_embedded_missing_file_is_reported(checkpoint):
+    entry = dataclasses.replace(checkpoint.entry(), weights=WeightsInfo(
+        file="does-not-exist.pth", sha256=checkpoint.sha256, size=1, embedded=True))
     with pytest.raises(WeightsNotCachedError) as info:
         download.resolve_weights(entry)
     assert "does-not-exist.pth" in str(info.value)
+
+
+def test_cache_files_lists_only_ours(cache, checkpoint):
+    entry = checkpoint.entry()
+    cache.mkdir(parents=True)
+    (cache / checkpoint.file).write_bytes(b"x" * 10)
+    (cache / f"{MODEL}-0123abcd.pth").write_bytes(b"y" * 5)  # an older version
+    (cache / "resnet18-f37072fd.pth").write_bytes(b"z")  # another torch.hub model: not ours
+    files = {f["path"].name: (f["model"], f["state"], f["size"]) for f in download.cache_files([entry])}
+    assert files == {checkpoint.file: (MODEL, "current", 10), f"{MODEL}-0123abcd.pth": (MODEL, "old", 5)}
+    removed, skipped = download.clear_cache([entry])
+    assert len(removed) == 2 and skipped == []
+    assert _listing(cache) == ["resnet18-f37072fd.pth"]
