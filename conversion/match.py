@@ -37,6 +37,8 @@ class TorchSlot:
             return {"weight": tuple(m.weight.shape), "bias": tuple(m.bias.shape)}
         if self.kind == "batchnorm":
             return {k: (m.num_features,) for k in ("weight", "bias", "running_mean", "running_var")}
+        if self.kind == "affine":
+            return {"scale": tuple(m.scale.shape), "bias": tuple(m.bias.shape)}
         if self.kind == "lstm":
             out = {}
             for sfx in ("", "_reverse") if m.bidirectional else ("",):
@@ -56,11 +58,14 @@ class TorchSlot:
         return f"{self.kind} {self.name}" + (f"[layer {self.layer}]" if self.kind == "lstm" else "") + f" ({shapes})"
 
 
-_KINDS = ((nn.Conv2d, "conv"), (nn.Linear, "linear"), (nn.LayerNorm, "layernorm"), (nn.LSTM, "lstm"),
-          (nn.BatchNorm2d, "batchnorm"))
+_KINDS = ((nn.Conv2d, "conv"), (nn.Conv1d, "conv"), (nn.Linear, "linear"), (nn.LayerNorm, "layernorm"),
+          (nn.LSTM, "lstm"), (nn.BatchNorm2d, "batchnorm"))
 
 
 def _kind(module):
+    declared = getattr(module, "conversion_kind", None)  # custom parametric layers (e.g. "affine": scale*x+bias)
+    if declared is not None:
+        return declared
     for cls, kind in _KINDS:
         if isinstance(module, cls):
             return kind
@@ -98,6 +103,8 @@ def trace_slots(model, example):
 def _torch_padding(model, slot):
     """Effective (top, left, bottom, right) padding of a conv, counting a SamePad2d sibling."""
     m = slot.module
+    if isinstance(m, nn.Conv1d):  # (left, right), as the reader gives a 1-D conv's padding
+        return (m.padding[0], m.padding[0])
     ph, pw = m.padding
     parent_name = slot.name.rsplit(".", 1)[0] if "." in slot.name else ""
     parent = model.get_submodule(parent_name) if parent_name else model

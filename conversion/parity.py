@@ -1,7 +1,8 @@
 """Parity of a converted model against the official runtime, overall and layer by layer.
 
 Layer by layer: every paired parametric op's output in the official graph (ONNX Runtime, with the
-intermediate tensors exposed as extra graph outputs) is compared with the same torch module's output on
+intermediate tensors exposed as extra graph outputs; or Paddle's executor on a Paddle inference export, see
+``paddle_runtime``) is compared with the same torch module's output on
 the same input. Overall: probabilities, decoded text and score on fixed random tensors and real lines.
 """
 
@@ -49,9 +50,30 @@ class OnnxRunner:
         return dict(zip(self.output_names, outs))
 
 
+def runtime_name(path):
+    """The official runtime that a source file is checked against: ONNX Runtime for ONNX exports, Paddle
+    Inference for Paddle inference exports."""
+    from .convert import source_format
+
+    return "paddle_inference" if source_format(path) == "paddle_inference" else "onnxruntime"
+
+
+def make_runner(path, extra_outputs=(), optimize=True):
+    """The official runtime's runner for ``path`` (``run(x) -> {name: array}``, final output first).
+
+    ``optimize=False`` is the same runtime without its graph optimisations (ONNX Runtime: ORT_DISABLE_ALL;
+    Paddle Inference: IR passes and oneDNN off, plain CPU kernels): the pair measures the runtime's own
+    fp32 spread."""
+    if runtime_name(path) == "paddle_inference":
+        from .paddle_runtime import PaddleRunner
+
+        return PaddleRunner(path, extra_outputs, optimize=optimize)
+    return OnnxRunner(path, extra_outputs, optimize=optimize)
+
+
 def layer_parity(model, pairs, onnx_path, x):
-    """Per-op max/mean |diff| between torch modules and their paired ONNX ops for input ``x``."""
-    runner = OnnxRunner(onnx_path, [op.output for _, op in pairs if op.output])
+    """Per-op max/mean |diff| between torch modules and their paired source ops for input ``x``."""
+    runner = make_runner(onnx_path, [op.output for _, op in pairs if op.output])
     ref = runner.run(x)
     _, outs = trace_slots(model, torch.from_numpy(x))
     rows = []
@@ -61,8 +83,10 @@ def layer_parity(model, pairs, onnx_path, x):
             continue  # e.g. the first layer of a multi-layer LSTM has no torch-side tensor
         r = ref[op.output]
         t = outs[key].detach().numpy()
-        if slot.kind == "lstm":  # ONNX Y [T, dirs, B, H] -> [B, T, dirs*H]
+        if slot.kind == "lstm" and r.ndim == 4:  # ONNX Y [T, dirs, B, H] -> [B, T, dirs*H]
             r = r.transpose(2, 0, 1, 3).reshape(r.shape[2], r.shape[0], -1)
+        elif slot.kind == "lstm" and r.ndim == 3:  # Paddle rnn output, time-major [T, B, dirs*H]
+            r = r.transpose(1, 0, 2)
         if r.shape != t.shape:
             rows.append({"op": i, "module": slot.name, "kind": slot.kind, "error": f"shape {r.shape} vs {t.shape}"})
             continue
@@ -77,12 +101,12 @@ def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE
     """Compare final probabilities, text and score on ``inputs`` ([(label, array[1,3,H,W])...]).
 
     fp32 rounding differs between any two implementations. On well-conditioned inputs the bar is
-    ``tolerance`` (1e-5); on inputs where the official runtime disagrees with itself (ONNX Runtime with
-    and without its graph optimizations: same graph, same weights, other kernels) the per-input bar is
-    ``spread_factor`` times that measured self-disagreement. Text must agree on every input and the score
+    ``tolerance`` (1e-5); on inputs where the official runtime disagrees with itself (ONNX Runtime or
+    Paddle Inference with and without its graph optimizations: same graph, same weights, other kernels)
+    the per-input bar is ``spread_factor`` times that measured self-disagreement. Text must agree on every input and the score
     within ``tolerance`` everywhere.
     """
-    runner, plain = OnnxRunner(onnx_path), OnnxRunner(onnx_path, optimize=False)
+    runner, plain = make_runner(onnx_path), make_runner(onnx_path, optimize=False)
     items = []
     for label, x in inputs:
         ref = next(iter(runner.run(x).values()))
@@ -110,6 +134,11 @@ def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE
         "passed": text_ok == len(items) and all(i["within"] for i in items),
         "items": items,
     }
+
+
+def paddle_output_parity(model, export, inputs, charset, tolerance=DEFAULT_TOLERANCE, spread_factor=10.0):
+    """``output_parity`` against Paddle Inference (``export``: a folder, inference.json or .pdmodel)."""
+    return output_parity(model, export, inputs, charset, tolerance, spread_factor)
 
 
 def summarize_layers(rows):

@@ -167,6 +167,54 @@ def _layernorm_at(graph, sqrt_node):
     return gamma.reshape(-1), beta.reshape(-1), float(np.asarray(eps).reshape(-1)[0]), add.output[0], {id(add)}
 
 
+def _scalar_affine(graph, mul):
+    """Match ``Add(Mul(x, s), b)`` where ``s`` and ``b`` are constants of shape [1] (a learnable affine such as
+    PPLCNetV3's LearnableAffineBlock: two parameters of shape [1]). Returns (scale, bias, output, add) or None.
+
+    Rank-1 constants only: a Paddle ``scale`` op (e.g. attention's ``q * scale``) exports its bias as a rank-0
+    constant and must not be taken for a parameter."""
+    consts = [graph.const(i) for i in mul.input]
+    if len(consts) != 2 or sum(c is None for c in consts) != 1:
+        return None
+    scale = next(c for c in consts if c is not None)
+    if scale.shape != (1,) or mul.output[0] in graph.graph_outputs():
+        return None
+    add = graph.only_consumer(mul.output[0], "Add")
+    if add is None:
+        return None
+    a, b = (graph.resolve(i) for i in add.input)
+    other = b if a == graph.resolve(mul.output[0]) else a
+    bias = graph.const(other)
+    if bias is None or bias.shape != (1,):
+        return None
+    return scale.astype(np.float32), bias.astype(np.float32), add.output[0], add
+
+
+def _axes(graph, node):
+    """The ``axes`` of an Unsqueeze/Squeeze node (attribute up to opset 12, input from opset 13)."""
+    axes = _attrs(node).get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        axes = graph.const(node.input[1])
+    return None if axes is None else [int(a) for a in np.asarray(axes).reshape(-1)]
+
+
+def _conv1d_output(graph, node, weight):
+    """Paddle's Conv1D exports as Unsqueeze(axes=[2]) -> Conv (kernel height 1) -> Squeeze(axes=[2]).
+
+    Returns the Squeeze's output name when ``node`` is such a conv, else None.
+    """
+    if weight.ndim != 4 or weight.shape[2] != 1:
+        return None
+    squeeze = graph.only_consumer(node.output[0], "Squeeze")
+    src = graph.resolve(node.input[0])
+    unsqueeze = next((n for n in graph.nodes if src in n.output), None)
+    if squeeze is None or unsqueeze is None or unsqueeze.op_type != "Unsqueeze":
+        return None
+    if _axes(graph, squeeze) != [2] or _axes(graph, unsqueeze) != [2]:
+        return None
+    return squeeze.output[0]
+
+
 # ONNX LSTM gate blocks are (i, o, f, c); torch's are (i, f, g=c, o)
 _ONNX_TO_TORCH_GATES = (0, 2, 3, 1)
 
@@ -196,6 +244,9 @@ def read_onnx_ops(path_or_model):
             w = graph.const(node.input[1]).astype(np.float32)
             bias = graph.const(node.input[2]).astype(np.float32) if len(node.input) > 2 and node.input[2] else None
             out = node.output[0]
+            conv1d_out = _conv1d_output(graph, node, w)
+            if conv1d_out is not None:  # a 1-D conv: fold what follows its Squeeze, emit a [O, I/g, k] weight
+                out = conv1d_out
             extra, new_out = _bias_add(graph, out, w.shape[0])
             if extra is not None:
                 used.add(id(graph.only_consumer(out)))
@@ -210,10 +261,14 @@ def read_onnx_ops(path_or_model):
             if bias is None:
                 bias = np.zeros(w.shape[0], np.float32)
             kernel = list(w.shape[2:])
-            ops.append(SourceOp("conv", {"weight": w, "bias": bias}, {
-                "stride": tuple(a.get("strides", [1, 1])), "padding": _conv_pads(a, kernel),
-                "groups": a.get("group", 1), "dilation": tuple(a.get("dilations", [1, 1])),
-            }, output=out, source_names=tuple(node.input[1:])))
+            attrs = {"stride": tuple(a.get("strides", [1, 1])), "padding": _conv_pads(a, kernel),
+                     "groups": a.get("group", 1), "dilation": tuple(a.get("dilations", [1, 1]))}
+            if conv1d_out is not None:  # width axis only; padding as (left, right)
+                w = np.ascontiguousarray(w[:, :, 0, :])
+                attrs = {"stride": attrs["stride"][1:], "padding": attrs["padding"][1::2],
+                         "groups": attrs["groups"], "dilation": attrs["dilation"][1:]}
+            ops.append(SourceOp("conv", {"weight": w, "bias": bias}, attrs,
+                                output=out, source_names=tuple(node.input[1:])))
         elif t in ("MatMul", "Gemm") and graph.const(node.input[1]) is not None and graph.const(node.input[1]).ndim == 2:
             w = graph.const(node.input[1]).astype(np.float32)
             w = w if (t == "Gemm" and a.get("transB", 0)) else w.T  # torch layout [out, in]
@@ -241,6 +296,13 @@ def read_onnx_ops(path_or_model):
                 used |= u
                 ops.append(SourceOp("layernorm", {"weight": gamma.astype(np.float32), "bias": beta.astype(np.float32)},
                                     {"eps": eps}, output=out))
+        elif t == "Mul":
+            aff = _scalar_affine(graph, node)
+            if aff is not None:
+                scale, bias, out, add = aff
+                used.add(id(add))
+                ops.append(SourceOp("affine", {"scale": scale, "bias": bias}, {}, output=out,
+                                    source_names=tuple(i for i in (*node.input, *add.input) if graph.const(i) is not None)))
         elif t == "BatchNormalization":
             g_, b_, m_, v_ = (graph.const(i) for i in node.input[1:5])
             ops.append(SourceOp("batchnorm", {"weight": g_, "bias": b_, "running_mean": m_, "running_var": v_},
