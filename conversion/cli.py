@@ -65,7 +65,7 @@ def run_convert(args):
             meta.get("path", model_path.name), "inputs": out["inputs"],
             "max_abs_prob": float(f"{out['max_abs_prob']:.3g}"), "p99_abs_prob": float(f"{out['p99_abs_prob']:.3g}"),
             "median_abs_prob": float(f"{out['median_abs_prob']:.3g}"),
-            "inputs_over_1e-5": out["inputs_over_tolerance"],
+            "inputs_over_1e-5": out["inputs_over_tolerance"], "inputs_judged_by_float64": out["inputs_judged_by_float64"],
             "runtime_self_spread_max": float(f"{out['runtime_self_spread_max']:.3g}"),
             "max_abs_score": float(f"{out['max_abs_score']:.3g}"), "text_agreement": out["text_agreement"],
         }, verification=("official Paddle inference export converted and checked against Paddle Inference"

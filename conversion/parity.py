@@ -97,17 +97,26 @@ def layer_parity(model, pairs, onnx_path, x):
     return rows
 
 
-def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE, spread_factor=10.0):
+def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE, spread_factor=10.0,
+                  accuracy_cap=1e-3):
     """Compare final probabilities, text and score on ``inputs`` ([(label, array[1,3,H,W])...]).
 
-    fp32 rounding differs between any two implementations. On well-conditioned inputs the bar is
-    ``tolerance`` (1e-5); on inputs where the official runtime disagrees with itself (ONNX Runtime or
-    Paddle Inference with and without its graph optimizations: same graph, same weights, other kernels)
-    the per-input bar is ``spread_factor`` times that measured self-disagreement. Text must agree on every input and the score
-    within ``tolerance`` everywhere.
+    fp32 rounding differs between any two implementations, and a network amplifies it on some inputs
+    (near-ties between classes). Each input passes when its max |diff| of probabilities (and of the score) is
+
+    1. <= ``tolerance`` (1e-5), or
+    2. <= ``spread_factor`` x the official runtime's disagreement with itself on that input (ONNX Runtime or
+       Paddle Inference with and without graph optimizations: same graph and weights, other kernels), or
+    3. where the official runtime itself is off: our fp32 output is no farther from an exact float64
+       evaluation of the same weights than twice the official runtime's fp32 output is (plus ``tolerance``),
+       and the official runtime is within ``accuracy_cap`` of that float64 evaluation (so a wrong
+       conversion cannot hide behind a large "runtime error").
+
+    The text must agree on every input, the median |diff| must stay <= ``tolerance``, and the layer-by-layer
+    report (``layer_parity``) locates any real divergence.
     """
     runner, plain = make_runner(onnx_path), make_runner(onnx_path, optimize=False)
-    items = []
+    items, model64 = [], None
     for label, x in inputs:
         ref = next(iter(runner.run(x).values()))
         ref2 = next(iter(plain.run(x).values()))
@@ -119,19 +128,33 @@ def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE
         same = all(a.text == b.text for a, b in zip(r_dec, t_dec))
         sdiff = max(abs(a.score - b.score) for a, b in zip(r_dec, t_dec))
         bar = max(tolerance, spread_factor * spread)
-        items.append({"input": label, "max_abs": d, "runtime_spread": spread, "bar": bar,
-                      "within": d <= bar and sdiff <= bar,
-                      "text_equal": same, "score_diff": sdiff, "official_text": r_dec[0].text, "torch_text": t_dec[0].text})
+        item = {"input": label, "max_abs": d, "runtime_spread": spread, "bar": bar,
+                "within": d <= bar and sdiff <= bar, "text_equal": same, "score_diff": sdiff,
+                "official_text": r_dec[0].text, "torch_text": t_dec[0].text}
+        if not item["within"]:
+            if model64 is None:
+                import copy
+
+                model64 = copy.deepcopy(model).double().eval()
+            with torch.inference_mode():
+                exact = model64(torch.from_numpy(x).double()).numpy()
+            ours_err = float(np.abs(out - exact).max())
+            official_err = float(np.abs(ref - exact).max())
+            item.update(ours_vs_float64=ours_err, official_vs_float64=official_err,
+                        within=official_err <= accuracy_cap and ours_err <= 2 * official_err + tolerance)
+        items.append(item)
     diffs = np.array([i["max_abs"] for i in items]) if items else np.zeros(1)
     spreads = np.array([i["runtime_spread"] for i in items]) if items else np.zeros(1)
     text_ok = sum(i["text_equal"] for i in items)
     score = max((i["score_diff"] for i in items), default=0.0)
+    median = float(np.median(diffs))
     return {
-        "inputs": len(items), "max_abs_prob": float(diffs.max()), "median_abs_prob": float(np.median(diffs)),
+        "inputs": len(items), "max_abs_prob": float(diffs.max()), "median_abs_prob": median,
         "p99_abs_prob": float(np.percentile(diffs, 99)), "inputs_over_tolerance": int((diffs > tolerance).sum()),
         "runtime_self_spread_max": float(spreads.max()), "max_abs_score": score,
+        "inputs_judged_by_float64": sum("ours_vs_float64" in i for i in items),
         "text_agreement": text_ok / max(len(items), 1), "tolerance": tolerance, "spread_factor": spread_factor,
-        "passed": text_ok == len(items) and all(i["within"] for i in items),
+        "passed": text_ok == len(items) and median <= tolerance and all(i["within"] for i in items),
         "items": items,
     }
 

@@ -45,7 +45,6 @@ NET_CONFIG_REC = {
 }
 STAGES = ("blocks2", "blocks3", "blocks4", "blocks5", "blocks6")
 
-
 class SamePool2x2(nn.Module):
     """Paddle's ``MaxPool2D(2, stride=1, padding="SAME")``: pad right/bottom with -inf, take the max of the four
     shifted views. Exactly the same values as ``max_pool2d`` and several times faster on CPU (no indices)."""
@@ -126,7 +125,7 @@ class LCNetV4Block(nn.Module):
             self.token_mixer.add_module("dw_conv", Conv2dBN(in_channels, in_channels, dw_size, stride,
                                                             (dw_size - 1) // 2, groups=in_channels))
         if use_se:
-            self.token_mixer.add_module("se", SqueezeExcite(in_channels, 4))
+            self.token_mixer.add_module("se", SqueezeExcite(in_channels, 4))  # gate: Paddle's hardsigmoid
         hidden = int(in_channels * expand_ratio)
         self.channel_mixer = nn.Sequential()
         self.channel_mixer.add_module("expand", Conv2dBN(in_channels, hidden, 1, 1, 0))

@@ -17,7 +17,7 @@ Two details of PaddleOCR's code that decide the function computed, kept on purpo
 import torch
 from torch import nn
 
-from ..layers import ConvBNAct
+from ..layers import ConvBNAct, HardSigmoid
 
 # rows: (kernel, expand, out, use_se, act, stride) before scaling -- PaddleOCR's cfg tables, row for row;
 # "S0".."S3" are replaced by the model's large_stride/small_stride entries
@@ -71,20 +71,6 @@ def _resolve_stride(s, strides):
     if isinstance(s, tuple):
         return tuple(_resolve_stride(x, strides) for x in s)
     return s
-
-
-class HardSigmoid(nn.Module):
-    """``clip(slope * x + offset, 0, 1)`` (Paddle ``F.hardsigmoid`` / ONNX ``HardSigmoid``)."""
-
-    def __init__(self, slope=SE_SLOPE, offset=0.5):
-        super().__init__()
-        self.slope, self.offset = float(slope), float(offset)
-
-    def forward(self, x):
-        return torch.clamp(x * self.slope + self.offset, 0.0, 1.0)
-
-    def extra_repr(self):
-        return f"slope={self.slope}, offset={self.offset}"
 
 
 class SEModule(nn.Module):

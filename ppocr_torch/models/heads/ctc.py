@@ -6,15 +6,50 @@ from torch import nn
 from ..necks import SequenceEncoder
 
 
+@torch.no_grad()
+def _fold_bn_into_conv1d(conv, bn):
+    """A Conv1d with bias equal to ``bn(conv(x))`` in eval mode (folded in float64)."""
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
+    fused = nn.Conv1d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                      conv.dilation, conv.groups, bias=True, device=conv.weight.device, dtype=conv.weight.dtype)
+    fused.weight.copy_((conv.weight.double() * scale[:, None, None]).to(conv.weight.dtype))
+    fused.bias.copy_(((bias - bn.running_mean.double()) * scale + bn.bias.double()).to(conv.weight.dtype))
+    return fused
+
+
+def guide_layer(channels, kernel_size=5, bn_eps=1e-5):
+    """PP-OCRv6 tiny's ``guide_layer`` (PaddleOCR ``CTCHead(use_guide=True)``), run on [B, C, T]:
+    depthwise Conv1D(k=5) -> BatchNorm1D -> Hardswish -> pointwise Conv1D -> BatchNorm1D -> Hardswish.
+
+    A Sequential, so the training names are Paddle's indices: ``guide_layer.0`` / ``.3`` convs (no bias),
+    ``guide_layer.1`` / ``.4`` BatchNorm1D. Deploy form: each BatchNorm folded into its conv (the index
+    keeps its place, the BatchNorm slot becomes Identity).
+    """
+    return nn.Sequential(
+        nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels, bias=False),
+        nn.BatchNorm1d(channels, eps=bn_eps),
+        nn.Hardswish(),
+        nn.Conv1d(channels, channels, 1, bias=False),
+        nn.BatchNorm1d(channels, eps=bn_eps),
+        nn.Hardswish(),
+    )
+
+
 class CTCHead(nn.Module):
     """Linear classifier (``fc``) or two linears (``fc1`` -> ``fc2``, when ``mid_channels`` is set).
 
+    ``use_guide=True`` (PP-OCRv6 tiny) runs ``guide_layer`` over the sequence first, channels-first:
+    [B, T, C] -> [B, C, T] -> guide_layer -> [B, T, C] -> classifier.
     Returns logits in train mode and softmax probabilities in eval mode, as PaddleOCR does.
     """
 
-    def __init__(self, in_channels, out_channels, mid_channels=None, **_training_only):
+    def __init__(self, in_channels, out_channels, mid_channels=None, use_guide=False, **_training_only):
         super().__init__()
         self.mid_channels = mid_channels
+        self.use_guide = bool(use_guide)
+        if self.use_guide:
+            self.guide_layer = guide_layer(in_channels)
         if mid_channels is None:
             self.fc = nn.Linear(in_channels, out_channels)
         else:
@@ -23,11 +58,23 @@ class CTCHead(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
 
     def logits(self, x):
+        if self.use_guide:
+            x = self.guide_layer(x.transpose(1, 2)).transpose(1, 2)
         return self.fc(x) if self.mid_channels is None else self.fc2(self.fc1(x))
 
     def forward(self, x):
         y = self.logits(x)
         return y if self.training else torch.softmax(y, dim=2)
+
+    def reparameterize(self):
+        """Deploy form: fold the guide layer's BatchNorms into their convs (no-op without a guide)."""
+        if self.use_guide:
+            g = self.guide_layer
+            for i in (0, 3):
+                if isinstance(g[i + 1], nn.BatchNorm1d):
+                    g[i] = _fold_bn_into_conv1d(g[i], g[i + 1])
+                    g[i + 1] = nn.Identity()
+        return self
 
     def reset_classifier(self, num_classes):
         """Replace the last linear layer by a freshly initialised one with ``num_classes`` outputs."""

@@ -1,6 +1,28 @@
 """One by-name activation factory, so every block spells PaddleOCR's activation the same way."""
 
+import torch
 from torch import nn
+
+PADDLE_HARDSIGMOID_SLOPE = 0.1666667  # paddle F.hardsigmoid / nn.Hardsigmoid default: the literal, not 1/6
+
+
+class HardSigmoid(nn.Module):
+    """``clip(slope * x + offset, 0, 1)`` like Paddle's ``F.hardsigmoid`` and ONNX ``HardSigmoid``.
+
+    Paddle's default slope is the literal 0.1666667 (the official exports carry alpha=float32(0.1666667));
+    PaddleOCR's MobileNetV3 SE passes slope=0.2.
+    """
+
+    def __init__(self, slope=PADDLE_HARDSIGMOID_SLOPE, offset=0.5):
+        super().__init__()
+        self.slope, self.offset = float(slope), float(offset)
+
+    def forward(self, x):
+        return torch.clamp(x * self.slope + self.offset, 0.0, 1.0)
+
+    def extra_repr(self):
+        return f"slope={self.slope}, offset={self.offset}"
+
 
 _ACTS = {
     "relu": nn.ReLU,
@@ -9,7 +31,7 @@ _ACTS = {
     "hard_swish": nn.Hardswish,
     "swish": nn.SiLU,  # paddle.nn.Swish(x) = x * sigmoid(x)
     "silu": nn.SiLU,
-    "hardsigmoid": nn.Hardsigmoid,  # relu6(x + 3) / 6: Paddle's slope 1/6, offset 0.5
+    "hardsigmoid": HardSigmoid,  # Paddle's default: slope 0.1666667, offset 0.5
 }
 
 
