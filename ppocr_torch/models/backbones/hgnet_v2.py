@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNAct as _ConvBNAct
+from ..layers import LearnableAffineBlock
 
 # in, mid, out, blocks, downsample, light_block, kernel, layer_num, stride -- PaddleOCR PPHGNetV2_B4
 # ``stage_config_rec``, row for row
@@ -46,18 +47,6 @@ B4_STEM_CHANNELS = (3, 32, 48)
 
 # PaddleOCR PPHGNetV2 sub-layers that the text_rec forward never runs (present in .pdparams only)
 UNUSED_CHECKPOINT_KEYS = ("last_conv.weight", "fc.weight", "fc.bias")
-
-
-class LearnableAffineBlock(nn.Module):
-    """``scale * x + bias`` with one learnable scalar each (Paddle shape [1])."""
-
-    def __init__(self, scale_value=1.0, bias_value=0.0):
-        super().__init__()
-        self.scale = nn.Parameter(torch.full((1,), float(scale_value)))
-        self.bias = nn.Parameter(torch.full((1,), float(bias_value)))
-
-    def forward(self, x):
-        return self.scale * x + self.bias
 
 
 class ConvBNAct(_ConvBNAct):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import ConvBNAct, Conv2dBN, SqueezeExcite
+from ..layers import ConvBNAct, Conv2dBN, LearnableAffineBlock, SqueezeExcite
 
 # rows: (kernel, in, out, stride, use_se), channels before scaling -- PaddleOCR's NET_CONFIG_det, row for row
 NET_CONFIG_det = {
@@ -43,24 +43,6 @@ def make_divisible(v, divisor=16, min_value=None):
     min_value = divisor if min_value is None else min_value
     out = max(min_value, int(v + divisor / 2) // divisor * divisor)
     return out + divisor if out < 0.9 * v else out
-
-
-class LearnableAffineBlock(nn.Module):
-    """``scale * x + bias`` with two learnable scalars (shape [1]).
-
-    ``conversion_kind`` tells the converter that this is a parametric op of its own kind ("affine": an ONNX
-    ``Mul`` by a scalar constant followed by an ``Add`` of a scalar constant), paired in execution order.
-    """
-
-    conversion_kind = "affine"
-
-    def __init__(self, scale_value=1.0, bias_value=0.0):
-        super().__init__()
-        self.scale = nn.Parameter(torch.full((1,), float(scale_value)))
-        self.bias = nn.Parameter(torch.full((1,), float(bias_value)))
-
-    def forward(self, x):
-        return self.scale * x + self.bias
 
 
 class Act(nn.Module):
