@@ -87,6 +87,8 @@ def _dispatch_convert(args):
         return _commands().run_convert_checkpoint(args)
     if args.onnx:
         return _commands().run_convert_onnx(args)
+    if args.static_v1:
+        return _commands().run_convert_static_v1(args)
     if args.inference:  # a local Paddle inference export of a registry architecture, checked against Paddle Inference
         args.source = args.inference
         args.name = args.model or args.name or _inference_model_name(args.inference)
@@ -127,6 +129,7 @@ def build_parser():
                    "inference.pdiparams [+ inference.yml]) of a registry model; checked against Paddle Inference")
     c.add_argument("--use-space-char", dest="use_space_char", action="store_true", default=None,
                    help="the --dict/--charset dictionary is used with the space character")
+    c.add_argument("--static-v1", dest="static_v1", help="PaddleOCR 1.x saved model folder (model + params, __model__ ...)")
     c.add_argument("--charset", help="replace the CTC classifier by a new one for this dictionary (fine-tuning)")
     c.add_argument("--against", help="reference export (.onnx or Paddle inference folder) for a --checkpoint")
     c.add_argument("--out", default="converted", help="output folder (default: ./converted)")

@@ -203,3 +203,32 @@ def run_release(args):
     for f in failed:
         print(f"  FAILED {f}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def run_convert_static_v1(args):
+    """A PaddleOCR 1.x saved model (program + parameters) of a registry architecture (default: v1.1 mobile).
+
+    No 1.x runtime exists to compare against: the program's layers are checked against the torch model
+    (strides, paddings, groups, eps, LSTM settings, shapes) and every tensor is accounted for."""
+    from ppocr_torch import registry
+    from ppocr_torch.charset import packaged_charset
+
+    from .rules_v1 import convert_static_v1
+
+    spec = registry.get_entry(args.model or "ch_ppocr_mobile_v1.1_rec").spec
+    if args.name:
+        spec = spec.replace(name=args.name)
+    model, report = convert_static_v1(args.static_v1, spec)
+    model.charset = packaged_charset(spec)
+    notes = list(getattr(report, "notes", []))
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    meta = cv.source_meta(spec.name, "paddle_v1_static", next(p for p in sorted(Path(args.static_v1).iterdir())
+                                                              if p.is_file()))
+    path, _ = write_outputs(model, args.out, meta, {
+        "source": {"format": "paddle_v1_static", "folder": str(args.static_v1)},
+        "parity": {"status": "not verified against a runtime (no PaddleOCR 1.x runtime here); program structure "
+                             "checked layer by layer and every tensor accounted for"},
+        "notes": notes})
+    print(path)
+    return 0

@@ -643,3 +643,23 @@ def test_registry_entry(spec):
     assert spec.use_space_char and spec.num_classes == 6625 and spec.input_height == 32
     assert e.official["urls_verified"] is False and e.official["sources"] == []
     assert json.dumps(e.official).count("ch_ppocr_mobile_v1.1_rec") >= 2
+
+
+def test_cli_converts_a_1x_export(paddle_written, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "conversion", "convert", "--static-v1", str(paddle_written / "v1_export"),
+                           "--out", str(out)], cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    pth, = out.glob("ch_ppocr_mobile_v1.1_rec-*.pth")
+    entry = json.loads(pth.with_suffix(".json").read_text(encoding="utf-8"))
+    assert entry["parity"]["status"].startswith("not verified") and entry["spec"]["neck"]["name"] == "rnn_v1"
+    from ppocr_torch import load_model
+
+    assert load_model(pth).spec.num_classes == 6625
