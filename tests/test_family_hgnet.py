@@ -16,6 +16,7 @@ import torch
 from ppocr_torch import registry
 from ppocr_torch.models import build_model, reparameterize_model
 from ppocr_torch.models.backbones.hgnet_v2 import UNUSED_CHECKPOINT_KEYS, PPHGNetV2
+from model_utils import randomize
 
 V4, V4_DOC, V5 = "PP-OCRv4_server_rec", "PP-OCRv4_server_rec_doc", "PP-OCRv5_server_rec"
 DICTS = Path(__file__).resolve().parent.parent / "ppocr_torch" / "dicts"
@@ -25,24 +26,7 @@ def _spec(name):
     return registry.get_entry(name).spec
 
 
-def _randomize(model, seed=0):
-    """Random weights, BatchNorm statistics and LAB scalars, so folding errors cannot hide behind identities."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith((".lab.scale", ".lab.bias")):
-                p.copy_(torch.randn(1, generator=g) * 0.3 + (1.0 if name.endswith("scale") else 0.0))
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.randn(m.num_features, generator=g) * 0.5 + 1)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (1.0 / m.weight[0].numel()) ** 0.5)
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return model
+_randomize = randomize
 
 
 # ---------------------------------------------------------------------------------------------------------

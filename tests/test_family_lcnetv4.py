@@ -12,6 +12,7 @@ import torch
 
 from conftest import convert_official, official_source
 from reference import Official, ctc_decode, resize_norm_img
+from model_utils import randomize
 
 TINY, SMALL, MEDIUM = "PP-OCRv6_tiny_rec", "PP-OCRv6_small_rec", "PP-OCRv6_medium_rec"
 
@@ -22,21 +23,7 @@ def _spec(name):
     return registry.get_entry(name).spec
 
 
-def _randomize(model, seed=0):
-    """Random weights and BatchNorm statistics (2-D and 1-D), so a wrong fold cannot hide behind identity BNs."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.randn(m.num_features, generator=g) * 0.5 + 1)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            elif isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (1.0 / m.weight[0].numel()) ** 0.5)
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return model
+_randomize = randomize
 
 
 # ---------------------------------------------------------------------------------------------------------

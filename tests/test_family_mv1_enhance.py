@@ -15,6 +15,7 @@ import torch
 
 from conftest import convert_official, official_source
 from reference import Official, ctc_decode, resize_norm_img
+from model_utils import randomize
 
 REACHABLE = ["ch_PP-OCRv3_rec", "en_PP-OCRv3_rec", "japan_PP-OCRv3_rec", "chinese_cht_PP-OCRv3_rec"]
 MULTILINGUAL = ["korean", "japan", "chinese_cht", "te", "ka", "ta", "latin", "arabic", "cyrillic", "devanagari"]
@@ -36,21 +37,7 @@ def _spec(name):
     return registry.get_entry(name).spec
 
 
-def _randomize(model, seed=0):
-    """Random weights and BatchNorm statistics, so folding errors cannot hide behind identity BNs."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.randn(m.num_features, generator=g) * 0.5 + 1)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (1.0 / m.weight[0].numel()) ** 0.5)
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return model
+_randomize = randomize
 
 
 # ---------------------------------------------------------------------------------------------- registry

@@ -6,23 +6,10 @@ import torch
 from ppocr_torch import registry
 from ppocr_torch.models import ModelSpec, build_model, reparameterize_model
 from ppocr_torch.models.backbones.lcnet_v4 import NET_CONFIG_REC
+from model_utils import randomize
 
 
-def _randomize(model, seed=0):
-    """Random weights *and* BatchNorm statistics, so folding errors cannot hide behind identity BNs."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.randn(m.num_features, generator=g) * 0.5 + 1)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (1.0 / m.weight[0].numel()) ** 0.5)
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return model
+_randomize = randomize
 
 
 def _spec(name):
