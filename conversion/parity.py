@@ -102,47 +102,45 @@ def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE
     """Compare final probabilities, text and score on ``inputs`` ([(label, array[1,3,H,W])...]).
 
     fp32 rounding differs between any two implementations, and a network amplifies it on some inputs
-    (near-ties between classes). Each input passes when its max |diff| of probabilities (and of the score) is
+    (near-ties between classes, sharp attention). Each input passes when its max |diff| of probabilities
+    (and of the score) is
 
     1. <= ``tolerance`` (1e-5), or
     2. <= ``spread_factor`` x the official runtime's disagreement with itself on that input (ONNX Runtime or
        Paddle Inference with and without graph optimizations: same graph and weights, other kernels), or
-    3. where the official runtime itself is off: our fp32 output is no farther from an exact float64
-       evaluation of the same weights than twice the official runtime's fp32 output is (plus ``tolerance``),
-       and the official runtime is within ``accuracy_cap`` of that float64 evaluation (so a wrong
-       conversion cannot hide behind a large "runtime error").
+    3. judged with fp32 rounding taken out (``judge_by_float64``): the official graph evaluated in float64
+       agrees with our model evaluated in float64 to ``tolerance`` on that input, and our fp32 output is within
+       ``accuracy_cap`` of float64 there.
 
     The text must agree on every input, the median |diff| must stay <= ``tolerance``, and the layer-by-layer
     report (``layer_parity``) locates any real divergence.
     """
     runner, plain = make_runner(onnx_path), make_runner(onnx_path, optimize=False)
-    items, model64 = [], None
+    items, refs, outs = [], [], []
     for label, x in inputs:
         ref = next(iter(runner.run(x).values()))
         ref2 = next(iter(plain.run(x).values()))
         with torch.inference_mode():
             out = model(torch.from_numpy(x)).numpy()
+        refs.append(ref)
+        outs.append(out)
         d = float(np.abs(ref.astype(np.float64) - out).max())
         spread = float(np.abs(ref.astype(np.float64) - ref2).max())
         r_dec, t_dec = ctc_greedy_decode(ref, charset), ctc_greedy_decode(out, charset)
         same = all(a.text == b.text for a, b in zip(r_dec, t_dec))
         sdiff = max(abs(a.score - b.score) for a, b in zip(r_dec, t_dec))
         bar = max(tolerance, spread_factor * spread)
-        item = {"input": label, "max_abs": d, "runtime_spread": spread, "bar": bar,
-                "within": d <= bar and sdiff <= bar, "text_equal": same, "score_diff": sdiff,
-                "official_text": r_dec[0].text, "torch_text": t_dec[0].text}
-        if not item["within"]:
-            if model64 is None:
-                import copy
-
-                model64 = copy.deepcopy(model).double().eval()
-            with torch.inference_mode():
-                exact = model64(torch.from_numpy(x).double()).numpy()
-            ours_err = float(np.abs(out - exact).max())
-            official_err = float(np.abs(ref - exact).max())
-            item.update(ours_vs_float64=ours_err, official_vs_float64=official_err,
-                        within=official_err <= accuracy_cap and ours_err <= 2 * official_err + tolerance)
-        items.append(item)
+        items.append({"input": label, "max_abs": d, "runtime_spread": spread, "bar": bar,
+                      "within": d <= bar and sdiff <= bar, "text_equal": same, "score_diff": sdiff,
+                      "official_text": r_dec[0].text, "torch_text": t_dec[0].text})
+    accuracy = None
+    if not all(i["within"] for i in items):
+        xs = [x for _, x in inputs]
+        exact = _float64_outputs(model, xs)
+        reference64 = _official_float64(onnx_path)
+        official_exact = ({k: reference64.run(xs[k]) for k, i in enumerate(items) if not i["within"]}
+                          if reference64 is not None else None)
+        accuracy = judge_by_float64(items, refs, outs, exact, official_exact, tolerance, accuracy_cap)
     diffs = np.array([i["max_abs"] for i in items]) if items else np.zeros(1)
     spreads = np.array([i["runtime_spread"] for i in items]) if items else np.zeros(1)
     text_ok = sum(i["text_equal"] for i in items)
@@ -152,11 +150,69 @@ def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE
         "inputs": len(items), "max_abs_prob": float(diffs.max()), "median_abs_prob": median,
         "p99_abs_prob": float(np.percentile(diffs, 99)), "inputs_over_tolerance": int((diffs > tolerance).sum()),
         "runtime_self_spread_max": float(spreads.max()), "max_abs_score": score,
-        "inputs_judged_by_float64": sum("ours_vs_float64" in i for i in items),
+        "inputs_judged_by_float64": sum("ours_vs_float64" in i for i in items), "float64": accuracy,
         "text_agreement": text_ok / max(len(items), 1), "tolerance": tolerance, "spread_factor": spread_factor,
-        "passed": text_ok == len(items) and median <= tolerance and all(i["within"] for i in items),
+        "passed": (text_ok == len(items) and median <= tolerance and all(i["within"] for i in items)
+                   and (accuracy is None or accuracy["passed"])),
         "items": items,
     }
+
+
+def _float64_outputs(model, xs):
+    import copy
+
+    model64 = copy.deepcopy(model).double().eval()
+    with torch.inference_mode():
+        return [model64(torch.from_numpy(x).double()).numpy() for x in xs]
+
+
+def _official_float64(path):
+    """The official graph in float64 (ONNX sources); None where it cannot be evaluated (Paddle programs)."""
+    if runtime_name(path) != "onnxruntime":
+        return None
+    from .reference64 import Float64Reference
+
+    return Float64Reference(path)
+
+
+def judge_by_float64(items, refs, outs, exact, official_exact=None, tolerance=DEFAULT_TOLERANCE,
+                     accuracy_cap=1e-3):
+    """Clause 3 of ``output_parity``: judge the inputs that failed clauses 1-2 with fp32 rounding taken out.
+
+    ``refs``/``outs``/``exact``: the official runtime's fp32, our fp32 and our float64 outputs, input by input;
+    ``official_exact``: {input index: the official graph's own float64 output} for the failing inputs (None
+    where the source cannot be evaluated in float64). A failing input passes when
+
+    a. the two exact functions agree: official float64 vs ours float64 <= ``tolerance``. Without an official
+       float64 evaluation only a weaker check is possible: the official fp32 output within ``accuracy_cap`` of
+       our float64 one;
+    b. our fp32 output is within ``accuracy_cap`` of our float64 one (a sanity bound: on such inputs either
+       fp32 implementation may land 1e-4 away, and which one lands closer is luck: the direction of the
+       rounding decides how much a sharp softmax or attention amplifies it).
+
+    Over the whole set, our median fp32 error must stay within 2x the official runtime's (+ ``tolerance``):
+    a systematic loss of precision (reduced-precision kernels) cannot hide in the tail. Updates the failing
+    items in place and returns the set summary (``passed`` included).
+    """
+    ours = np.array([float(np.abs(o.astype(np.float64) - e).max()) for o, e in zip(outs, exact)])
+    official = np.array([float(np.abs(r.astype(np.float64) - e).max()) for r, e in zip(refs, exact)])
+    for k, (item, a, b) in enumerate(zip(items, ours, official)):
+        if item["within"]:
+            continue
+        item.update(ours_vs_float64=float(a), official_vs_float64=float(b))
+        if official_exact is not None:
+            same_function = float(np.abs(official_exact[k] - exact[k]).max())
+            item["float64_vs_official_float64"] = same_function
+            exact_ok = same_function <= tolerance
+        else:
+            exact_ok = b <= accuracy_cap
+        item["within"] = bool(exact_ok and a <= accuracy_cap)
+    summary = {"official_graph_in_float64": official_exact is not None,
+               "ours_max": float(ours.max()), "official_max": float(official.max()),
+               "ours_median": float(np.median(ours)), "official_median": float(np.median(official)),
+               "ours_worse_fraction": float((ours > official).mean())}
+    summary["passed"] = summary["ours_median"] <= 2 * summary["official_median"] + tolerance
+    return summary
 
 
 def paddle_output_parity(model, export, inputs, charset, tolerance=DEFAULT_TOLERANCE, spread_factor=10.0):
