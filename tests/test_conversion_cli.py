@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from conftest import ROOT, convert_official, official_source
@@ -108,3 +109,28 @@ def test_own_onnx_export_and_new_charset(v2, tmp_path):
 
     m = load_model(pth)
     assert m.charset[1:] == list("0123456789") and m.head.fc2.out_features == 11
+
+
+def test_charset_on_an_official_model_keeps_its_backbone_and_neck(tmp_path, converted_dir):
+    """``convert NAME --charset`` : parity of the official weights first, then a new classifier; a new model
+    (``NAME_<dict>``), never a registry entry."""
+    d = tmp_path / "digits.txt"
+    d.write_text("\n".join("0123456789") + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run("convert", "en_PP-OCRv3_rec", "--charset", d, "--limit", "4", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    pth, = out.glob("en_PP-OCRv3_rec_digits-*.pth")
+    from ppocr_torch import load_model
+
+    model = load_model(pth)
+    assert model.spec.num_classes == 11 and model.charset == ["blank", *"0123456789"]
+    official = convert_official("en_PP-OCRv3_rec", converted_dir)[0].state_dict()
+    ours = model.state_dict()
+    classifier = {k for k, v in official.items() if v.shape[:1] == (97,)}
+    assert classifier == {"head.ctc_head.fc.weight", "head.ctc_head.fc.bias"}
+    assert all(torch.equal(ours[k], official[k]) for k in official if k not in classifier)  # backbone + neck
+    assert ours["head.ctc_head.fc.weight"].shape == (11, 64)
+    entry = json.loads(pth.with_suffix(".json").read_text(encoding="utf-8"))
+    assert "needs fine-tuning" in entry["notes"][0] and entry["source"]["base_model"] == "en_PP-OCRv3_rec"
+    bad = run("convert", "en_PP-OCRv3_rec", "--charset", d, "--update-registry", "--out", out)
+    assert bad.returncode == 1 and "cannot replace the registry" in bad.stderr

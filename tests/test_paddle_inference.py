@@ -254,3 +254,44 @@ def test_synthetic_export_matches_paddle_inference(tmp_path, storage):
     assert ref[ops[5].output].shape == (13, 2, 32)  # the rnn op's output, time-major
     plain = PaddleRunner(tmp_path, optimize=False).run(x)
     assert np.abs(next(iter(plain.values())) - official).max() <= 1e-6
+
+
+def _rewrite_dictionary(folder, transform):
+    import yaml
+
+    yml = folder / "inference.yml"
+    doc = yaml.safe_load(yml.read_text(encoding="utf-8"))
+    doc["PostProcess"]["character_dict"] = transform(doc["PostProcess"]["character_dict"])
+    yml.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+
+
+def test_an_own_export_uses_its_own_dictionary(export_copy, tmp_path, paddle_conversion, capsys):
+    """A fine-tuned export ships its own character list in inference.yml: ``convert --inference`` takes it (and
+    the space class from the export's class count), converts with parity and embeds that list."""
+    from conversion.cli import main
+    from ppocr_torch.checkpoint import load_checkpoint
+
+    _rewrite_dictionary(export_copy, lambda chars: chars[::-1])  # same size, another order: "another model"
+    out = tmp_path / "out"
+    assert main(["convert", "--inference", str(export_copy), "--limit", "2", "--out", str(out)]) == 0, \
+        capsys.readouterr().err
+    pth, = out.glob("export-*.pth")
+    model = load_checkpoint(pth)
+    import yaml
+
+    chars = yaml.safe_load((export_copy / "inference.yml").read_text(encoding="utf-8"))["PostProcess"]["character_dict"]
+    assert len(chars) == 18383 and chars[0] == "🕧"
+    assert model.charset[1:-1] == chars and model.charset[-1] == " " and model.spec.num_classes == 18385
+    ref = paddle_conversion[0].state_dict()
+    assert all(torch.equal(model.state_dict()[k], ref[k]) for k in ref)
+
+
+def test_an_own_export_whose_dictionary_does_not_fit_fails_naming_both_counts(export_copy, tmp_path, capsys):
+    from conversion.cli import main
+
+    _rewrite_dictionary(export_copy, lambda chars: chars[:1000])
+    out = tmp_path / "out"
+    assert main(["convert", "--inference", str(export_copy), "--limit", "2", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "18385" in err and "1001" in err, err
+    assert not out.exists() or not any(out.iterdir())
