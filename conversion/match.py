@@ -158,7 +158,7 @@ def pair_ops(model, source_ops, example):
 def load_pairs(model, pairs):
     """Copy paired source tensors into ``model`` strictly; return the filled state-dict keys."""
     state = model.state_dict()
-    filled = {}
+    filled, exact = {}, {}
     for slot, op in pairs:
         for pname, value in op.params.items():
             key = slot.target_key(pname)
@@ -167,8 +167,13 @@ def load_pairs(model, pairs):
             if key in filled:
                 raise ConversionError(f"tensor {key!r} would be filled twice")
             filled[key] = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+            if value.dtype == np.float64:  # computed by the conversion (a folded BatchNorm): keep it exact
+                exact[key] = torch.from_numpy(np.ascontiguousarray(value))
     missing = [k for k, v in state.items() if k not in filled and v.is_floating_point()]
     if missing:
         raise ConversionError(f"{len(missing)} torch tensors were not filled by the source, e.g. {missing[:5]}")
     model.load_state_dict(filled, strict=False)
+    # float64 values of the tensors the conversion computed (not saved): parity's float64 evaluation of the
+    # conversion uses them, so that it measures the mapping, not the rounding of folded weights to float32
+    model.conversion_float64 = exact
     return sorted(filled)

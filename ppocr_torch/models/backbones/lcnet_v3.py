@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNAct, Conv2dBN, LearnableAffineBlock, SqueezeExcite
+from ..layers.paddle_float import BatchNorm2d
 
 # rows: (kernel, in, out, stride, use_se), channels before scaling -- PaddleOCR's NET_CONFIG_det, row for row
 NET_CONFIG_det = {
@@ -85,7 +86,7 @@ class LearnableRepLayer(nn.Module):
         self.num_conv_branches = num_conv_branches
         self.padding = (kernel_size - 1) // 2
         self.use_act = stride != 2  # PaddleOCR skips the activation for an integer stride of 2 (det only)
-        self.identity = nn.BatchNorm2d(in_channels) if out_channels == in_channels and stride == 1 else None
+        self.identity = BatchNorm2d(in_channels, 1e-5) if out_channels == in_channels and stride == 1 else None
         self.conv_kxk = nn.ModuleList([ConvBNLayer(in_channels, out_channels, kernel_size, stride, groups)
                                        for _ in range(num_conv_branches)])
         self.conv_1x1 = ConvBNLayer(in_channels, out_channels, 1, stride, groups) if kernel_size > 1 else None

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNAct, Conv2dBN, SqueezeExcite, make_act
+from ..layers.paddle_float import BatchNorm2d
 
 # rows: (kernel, in, out, stride, use_se) -- PaddleOCR NET_CONFIG_REC, row for row
 NET_CONFIG_REC = {
@@ -83,7 +84,7 @@ class RepDWConv(nn.Module):
         pad = (kernel_size - 1) // 2
         self.conv = Conv2dBN(channels, channels, kernel_size, 1, pad, groups=channels)
         self.conv1 = nn.Conv2d(channels, channels, 1, 1, 0, groups=channels, bias=False)
-        self.bn = nn.BatchNorm2d(channels, eps=1e-5)
+        self.bn = BatchNorm2d(channels, 1e-5)
         self.reparam_conv = None
 
     def forward(self, x):

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from ..necks import SequenceEncoder
+from ..layers.paddle_float import BatchNorm1d
 
 
 @torch.no_grad()
@@ -28,10 +29,10 @@ def guide_layer(channels, kernel_size=5, bn_eps=1e-5):
     """
     return nn.Sequential(
         nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels, bias=False),
-        nn.BatchNorm1d(channels, eps=bn_eps),
+        BatchNorm1d(channels, bn_eps),
         nn.Hardswish(),
         nn.Conv1d(channels, channels, 1, bias=False),
-        nn.BatchNorm1d(channels, eps=bn_eps),
+        BatchNorm1d(channels, bn_eps),
         nn.Hardswish(),
     )
 

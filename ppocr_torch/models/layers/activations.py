@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from .paddle_float import paddle_float
+
 PADDLE_HARDSIGMOID_SLOPE = 0.1666667  # paddle F.hardsigmoid / nn.Hardsigmoid default: the literal, not 1/6
 
 
@@ -15,7 +17,7 @@ class HardSigmoid(nn.Module):
 
     def __init__(self, slope=PADDLE_HARDSIGMOID_SLOPE, offset=0.5):
         super().__init__()
-        self.slope, self.offset = float(slope), float(offset)
+        self.slope, self.offset = paddle_float(slope), paddle_float(offset)
 
     def forward(self, x):
         return torch.clamp(x * self.slope + self.offset, 0.0, 1.0)

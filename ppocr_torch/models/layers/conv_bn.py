@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .activations import make_act
+from .paddle_float import BatchNorm2d
 
 PADDLE_BN_EPS = 1e-5  # paddle.nn.BatchNorm2D / BatchNorm default epsilon
 
@@ -47,7 +48,7 @@ class ConvBNAct(nn.Module):
                 padding = ((k[0] - 1) // 2, (k[1] - 1) // 2)
         setattr(self, conv_name, nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                                            groups=groups, bias=False))
-        setattr(self, bn_name, nn.BatchNorm2d(out_channels, eps=bn_eps))
+        setattr(self, bn_name, BatchNorm2d(out_channels, bn_eps))
         setattr(self, act_name, make_act(act))
         self.fused = False
 
@@ -75,7 +76,7 @@ class Conv2dBN(nn.Sequential):
         super().__init__()
         self.add_module("conv", nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                                           groups=groups, bias=False))
-        self.add_module("bn", nn.BatchNorm2d(out_channels, eps=bn_eps))
+        self.add_module("bn", BatchNorm2d(out_channels, bn_eps))
 
     def fuse(self):
         return fuse_conv_bn(self.conv, self.bn)

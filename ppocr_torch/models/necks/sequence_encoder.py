@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvBNAct
+from ..layers.paddle_float import BatchNorm2d, LayerNorm
 from .svtr_block import Block
 from .rnn_v1 import EncoderWithRNNv1
 
@@ -62,7 +63,7 @@ class EncoderWithSVTR(nn.Module):
         self.svtr_block = nn.ModuleList([
             Block(hidden_dims, num_heads, mlp_ratio, qkv_bias, qk_scale, act="swish", eps=1e-5) for _ in range(depth)
         ])
-        self.norm = nn.LayerNorm(hidden_dims, eps=1e-6)
+        self.norm = LayerNorm(hidden_dims, 1e-6)
         self.conv3 = _svtr_conv(hidden_dims, in_channels, 1, 0)
         self.conv4 = _svtr_conv(2 * in_channels, in_channels // 8, k, pad)
         self.conv1x1 = _svtr_conv(in_channels // 8, dims, 1, 0)
@@ -94,13 +95,13 @@ class EncoderWithLightSVTR(nn.Module):
         self.conv_reduce = _svtr_conv(in_channels, dims, 1, 0)
         self.local_conv = nn.Sequential(
             nn.Conv2d(dims, dims, (1, local_kernel), padding=(0, local_kernel // 2), groups=dims, bias=False),
-            nn.BatchNorm2d(dims, eps=1e-5),
+            BatchNorm2d(dims, 1e-5),
             nn.SiLU(),
         )
         self.svtr_block = nn.ModuleList([
             Block(dims, num_heads, mlp_ratio, qkv_bias, qk_scale, act="swish", eps=1e-5) for _ in range(depth)
         ])
-        self.norm = nn.LayerNorm(dims, eps=1e-6)
+        self.norm = LayerNorm(dims, 1e-6)
         self.skip_conv = _svtr_conv(in_channels, dims, 1, 0)
         self.out_channels = dims
 

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from ..layers import make_act
+from ..layers.paddle_float import LayerNorm, paddle_float
 
 
 class Attention(nn.Module):
@@ -11,7 +12,7 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.scale = qk_scale or self.head_dim ** -0.5
+        self.scale = paddle_float(qk_scale or self.head_dim ** -0.5)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
@@ -41,9 +42,9 @@ class Block(nn.Module):
 
     def __init__(self, dim, num_heads=8, mlp_ratio=4.0, qkv_bias=True, qk_scale=None, act="swish", eps=1e-5):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.norm1 = LayerNorm(dim, eps)
         self.mixer = Attention(dim, num_heads, qkv_bias, qk_scale)
-        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.norm2 = LayerNorm(dim, eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act)
 
     def forward(self, x):
