@@ -207,7 +207,7 @@ def _torch_forward(ops, x):
     def conv(op, t):
         pad = op.attrs["padding"]  # (top, left, bottom, right) or, 1-D, (left, right)
         pad = (pad[1], pad[3], pad[0], pad[2]) if len(pad) == 4 else pad
-        w, b = (torch.from_numpy(op.params[k]) for k in ("weight", "bias"))
+        w, b = (torch.from_numpy(op.params[k]).float() for k in ("weight", "bias"))  # folded BN: float64
         fn = F.conv2d if w.ndim == 4 else F.conv1d
         return fn(F.pad(t, pad), w, b, op.attrs["stride"], 0, op.attrs["dilation"], op.attrs["groups"])
 
