@@ -42,6 +42,7 @@ class ModelEntry:
     verification: str = ""  # which check this model passed
     license: str = "Apache-2.0"
     accuracy: dict = field(default_factory=dict)
+    notes: tuple = ()  # further facts (cross-checks, dictionary provenance); the converter leaves them alone
 
     @property
     def has_weights(self):
@@ -53,7 +54,8 @@ def _entry_from_dict(d):
     spec = ModelSpec.from_dict(d.pop("spec"))
     w = d.pop("weights", None)
     return ModelEntry(spec=spec, weights=WeightsInfo(**w) if w else None,
-                      aliases=tuple(d.pop("aliases", ())), languages=tuple(d.pop("languages", ())), **d)
+                      aliases=tuple(d.pop("aliases", ())), languages=tuple(d.pop("languages", ())),
+                      notes=tuple(d.pop("notes", ())), **d)
 
 
 @functools.lru_cache(maxsize=1)
