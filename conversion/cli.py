@@ -115,7 +115,8 @@ def _dispatch_convert(args):
             return _commands().run_convert_export(args, args.inference, "paddle_inference")
         args.source, args.name = args.inference, arch
     if not args.name:
-        raise ConversionError("convert needs a registry NAME, --checkpoint FILE --config YML, or --onnx FILE")
+        raise ConversionError("convert needs a registry NAME, --checkpoint FILE --config YML, --inference DIR, "
+                              "--onnx FILE or --static-v1 DIR")
     return run_convert(args)
 
 
