@@ -197,6 +197,9 @@ def build_parser():
     r.add_argument("--images")
     r.add_argument("--limit", type=int, default=None)
     r.add_argument("--zoo-dir", help="registry folder to update (default: ppocr_torch/zoo)")
+    r.add_argument("--official-urls", action="store_true",
+                   help="also convert the models without a pinned source from PaddleOCR's own download URLs "
+                        "(through $PPOCR_TORCH_OFFICIAL_MIRROR first)")
     r.set_defaults(func=lambda a: _commands().run_release(a))
     return p
 

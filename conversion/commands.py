@@ -219,11 +219,13 @@ def run_release(args):
     for entry in registry.entries():
         if args.models and entry.name not in args.models:
             continue
-        if not entry.official.get("sources"):
+        pinned = bool(entry.official.get("sources"))
+        if not pinned and not (args.official_urls and entry.official.get("inference_url")):
             skipped.append(entry.name)
             continue
-        try:  # the first listed source: ONNX where the registry has one (see conversion/official.py)
-            model, _, src, meta = cv.convert_registry_model(entry.name, source_index=0)
+        try:  # the first pinned source (ONNX where the registry has one), else PaddleOCR's own download
+            model, _, src, meta = cv.convert_registry_model(entry.name, source_index=0,
+                                                            source_path=None if pinned else "official")
             runtime = runtime_name(src)
             report = output_parity(model, src, cv.parity_inputs(model.spec, args.images, limit=args.limit),
                                    model.charset)
@@ -239,7 +241,8 @@ def run_release(args):
         except (ConversionError, ParityError, PPOCRTorchError) as exc:  # unreachable source, parity, spec
             failed.append(f"{entry.name}: {exc}")
     print(f"release: {len(done)} converted into {out}, {len(failed)} failed, {len(skipped)} without a reachable "
-          f"official source", file=sys.stderr)
+          f"official source" + ("" if args.official_urls else " (--official-urls tries PaddleOCR's downloads too)"),
+          file=sys.stderr)
     for f in done:
         print(f"  {f}", file=sys.stderr)
     for f in failed:

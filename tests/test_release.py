@@ -68,3 +68,39 @@ def test_a_model_that_fails_writes_nothing_and_fails_the_release(tmp_path, zoo_c
     assert rc == 1 and "FAILED en_PP-OCRv3_rec: en_PP-OCRv3_rec: source unreachable (simulated)" in err
     assert not out.exists() or not any(out.iterdir())
     assert {f.name: f.read_bytes() for f in zoo_copy.glob("*.json")} == before
+
+
+def test_official_urls_release_models_without_a_pinned_source(tmp_path, zoo_copy, capsys, monkeypatch):
+    """``--official-urls``: a model whose registry entry has no pinned wheel is fetched from PaddleOCR's download
+    (a local mirror here, serving the official PP-OCRv5 inference files as PaddleOCR packs them)."""
+    import dataclasses
+
+    from ppocr_torch import registry
+    from test_official_url import TAR, _tar
+
+    from conftest import official_source
+
+    entry = registry.get_entry("PP-OCRv5_mobile_rec")
+    index = next(i for i, s in enumerate(entry.official["sources"]) if s["format"] == "paddle_inference")
+    folder = official_source(entry.name, index)[0].parent
+    data = _tar({f"PP-OCRv5_mobile_rec_infer/{n}": (folder / n).read_bytes()
+                 for n in ("inference.json", "inference.pdiparams", "inference.yml")})
+    unpinned = dataclasses.replace(entry, official={k: v for k, v in entry.official.items() if k != "sources"})
+    monkeypatch.setattr(registry, "entries", lambda: [unpinned])
+    monkeypatch.setattr(registry, "get_entry", lambda name: unpinned)
+    monkeypatch.setattr(registry, "reload", lambda: None)
+    monkeypatch.setenv("PPOCR_TORCH_OFFICIAL_CACHE", str(tmp_path / "cache"))
+    from test_download import WeightsServer
+
+    out = tmp_path / "release"
+    assert main(["release", "--out", str(out), "--limit", "2", "--zoo-dir", str(zoo_copy)]) == 0
+    assert "0 converted" in capsys.readouterr().err and not out.exists()  # skipped without the flag
+    with WeightsServer({TAR: data}) as server:
+        monkeypatch.setenv("PPOCR_TORCH_OFFICIAL_MIRROR", server.url.rstrip("/"))
+        rc = main(["release", "--out", str(out), "--limit", "2", "--zoo-dir", str(zoo_copy), "--official-urls"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    pth, = out.glob("PP-OCRv5_mobile_rec-*.pth")
+    new = _entry(zoo_copy, "PP-OCRv5_mobile_rec")
+    assert new["weights"]["file"] == pth.name and new["parity"]["runtime"] == "paddle_inference"
+    assert new["parity"]["source"] == entry.official["inference_url"]
