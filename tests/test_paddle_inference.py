@@ -295,3 +295,27 @@ def test_an_own_export_whose_dictionary_does_not_fit_fails_naming_both_counts(ex
     err = capsys.readouterr().err
     assert "18385" in err and "1001" in err, err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_paddle_program_in_float64_is_the_converted_function(paddle_conversion, sources):
+    """The official Paddle inference program, interpreted op by op in float64 (Paddle Inference itself runs
+    float32 only), agrees with the converted model evaluated in float64 to rounding level; a model with one
+    learnable-affine scalar off by 1e-6 (relative) does not."""
+    import copy
+
+    from conversion.convert import parity_inputs
+    from conversion.parity import _float64_outputs
+    from conversion.reference64 import PaddleFloat64Reference
+
+    model = paddle_conversion[0]
+    reference = PaddleFloat64Reference(sources[0].parent)
+    inputs = dict(parity_inputs(model.spec, limit=10))
+    xs = [inputs["0009.png"], inputs["random0-w320"]]
+    official = [reference.run(x) for x in xs]
+    for o, exact in zip(official, _float64_outputs(model, xs)):
+        assert np.abs(o - exact).max() <= 1e-10
+    wrong = copy.deepcopy(model)
+    with torch.no_grad():
+        wrong.backbone.blocks6[3].pw_conv.act.lab.scale.mul_(1 + 1e-6)
+    wrong.conversion_float64 = getattr(model, "conversion_float64", {})
+    assert max(np.abs(o - e).max() for o, e in zip(official, _float64_outputs(wrong, xs))) > 1e-8

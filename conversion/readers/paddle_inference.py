@@ -245,7 +245,7 @@ class LoadedProgram:
             elif t == "pd_op.full_int_array":
                 out = np.array(a["value"], dtype=np.int64)
             elif t == "pd_op.full":
-                dtype = np.float32 if "FLOAT" in str(a["dtype"]) else np.int64
+                dtype = np.float32 if "float" in str(a["dtype"]).lower() else np.int64  # paddle.float32
                 out = np.full(list(a["shape"]), a["value"], dtype=dtype)
             elif t in ("pd_op.assign", "pd_op.cast") and vals and vals[0] is not None:
                 out = vals[0]
