@@ -83,7 +83,6 @@ def run_convert(args):
                 old.unlink()
     print(path)
     if args.update_registry:
-        out = report["output"]
         cv.update_registry(entry.name, weights={
             "file": path.name, "sha256": digest, "size": path.stat().st_size, "embedded": bool(args.embed), "url": None,
         }, parity=cv.registry_parity(report["output"], runtime, meta, model_path),
@@ -130,7 +129,7 @@ def _has_own_dictionary(folder, arch):
     chars = read_inference_dictionary(resolve_files(folder)[0])
     if chars is None:
         return False
-    chars = [c for c in chars[:-1]] if chars[-1:] == [""] else list(chars)
+    chars = list(chars[:-1]) if chars[-1:] == [""] else list(chars)
     ours = packaged_charset(registry.get_entry(arch).spec)[1:]
     return chars not in (ours, ours[:-1])
 

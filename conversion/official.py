@@ -135,10 +135,10 @@ def fetch_release_file(url, *, sha256=None, progress=None):
 
     Tries the mirror (``$PPOCR_TORCH_OFFICIAL_MIRROR``) before the URL. ``sha256``: the hash it must have, when
     one is known; otherwise the caller records the hash of what was fetched."""
+    import hashlib
+
     from ppocr_torch.download import fetch_url
     from ppocr_torch.errors import DownloadError
-
-    import hashlib
 
     name = url.rstrip("/").rsplit("/", 1)[-1]
     key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]

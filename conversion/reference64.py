@@ -240,8 +240,7 @@ def _slice(a, ins, names):
 
 def _reshape(a, ins, names):
     x, shape = ins[0], ins[1]
-    shape = [int(s) for s in (shape if isinstance(shape, list) else [shape])
-             for s in np.asarray(s).reshape(-1)] if isinstance(shape, list) else _ints(shape)
+    shape = [s for part in shape for s in _ints(part)] if isinstance(shape, list) else _ints(shape)
     return x.reshape([x.shape[i] if s == 0 else s for i, s in enumerate(shape)])
 
 

@@ -64,13 +64,16 @@ class HG_Block(nn.Module):  # noqa: N801 -- PaddleOCR's class name
         self.att = ESEModule(out_channels)
 
     def forward(self, x):
-        outputs = [x]
-        h = x
-        for layer in self.layers:
-            h = layer(h)
-            outputs.append(h)
-        h = self.att(self.aggregation_conv(torch.cat(outputs, dim=1)))
+        h = self.att(self.aggregation_conv(dense_concat(self.layers, x)))
         return h + x if self.identity else h
+
+
+def dense_concat(layers, x):
+    """``cat([x, l1(x), l2(l1(x)), ...], dim=1)``: the aggregated input of the HGNet blocks."""
+    outputs = [x]
+    for layer in layers:
+        outputs.append(layer(outputs[-1]))
+    return torch.cat(outputs, dim=1)
 
 
 class HG_Stage(nn.Module):  # noqa: N801

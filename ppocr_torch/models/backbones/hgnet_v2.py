@@ -34,6 +34,7 @@ from torch import nn
 
 from ..layers import ConvBNAct as _ConvBNAct
 from ..layers import LearnableAffineBlock
+from .hgnet import dense_concat
 
 # in, mid, out, blocks, downsample, light_block, kernel, layer_num, stride -- PaddleOCR PPHGNetV2_B4
 # ``stage_config_rec``, row for row
@@ -125,12 +126,7 @@ class HGV2_Block(nn.Module):  # noqa: N801 -- PaddleOCR's class name
         self.aggregation_excitation_conv = ConvBNAct(out_channels // 2, out_channels, 1, 1, use_lab=use_lab)
 
     def forward(self, x):
-        outputs = [x]
-        h = x
-        for layer in self.layers:
-            h = layer(h)
-            outputs.append(h)
-        h = self.aggregation_excitation_conv(self.aggregation_squeeze_conv(torch.cat(outputs, dim=1)))
+        h = self.aggregation_excitation_conv(self.aggregation_squeeze_conv(dense_concat(self.layers, x)))
         return h + x if self.identity else h
 
 
