@@ -83,10 +83,9 @@ def run_convert(args):
                 old.unlink()
     print(path)
     if args.update_registry:
-        cv.update_registry(entry.name, weights={
-            "file": path.name, "sha256": digest, "size": path.stat().st_size, "embedded": bool(args.embed), "url": None,
-        }, parity=cv.registry_parity(report["output"], runtime, meta, model_path),
-            verification=cv.registry_verification(runtime), zoo_dir=args.zoo_dir)
+        cv.update_registry(entry.name, weights=cv.weights_record(model, path, digest, embedded=args.embed),
+                           parity=cv.registry_parity(report["output"], runtime, meta, model_path),
+                           verification=cv.registry_verification(runtime), zoo_dir=args.zoo_dir)
     return 0
 
 

@@ -36,7 +36,7 @@ def parity_against(model, reference, *, images=None, limit=None, tolerance=1e-5)
         report = output_parity(model, reference, inputs, model.charset, tolerance)
         report["runtime"] = "onnxruntime"
         try:
-            from .match import pair_ops
+            from ppocr_torch.mapping import pair_ops
             from .readers.onnx_reader import read_onnx_ops
 
             ops, _ = read_onnx_ops(reference)
@@ -72,8 +72,7 @@ def write_outputs(model, out_dir, meta, entry):
     """``<name>-<sha8>.pth`` plus its registry entry ``<name>-<sha8>.json`` beside it (both atomic)."""
     path, digest = cv.write_checkpoint(model, out_dir, meta)
     entry = dict(entry, name=model.spec.name, spec=model.spec.to_dict(), dictionary=model.spec.dictionary,
-                 weights={"file": path.name, "sha256": digest, "size": path.stat().st_size, "embedded": False,
-                          "url": None}, converter_version=cv.CONVERTER_VERSION)
+                 weights=cv.weights_record(model, path, digest), converter_version=cv.CONVERTER_VERSION)
     text = json.dumps(entry, indent=1, ensure_ascii=False) + "\n"
     atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path, digest
@@ -231,10 +230,9 @@ def run_release(args):
                                    model.charset)
             _check(dict(report, runtime=runtime), entry.name)
             path, digest = cv.write_checkpoint(model, out, meta)
-            cv.update_registry(entry.name, weights={
-                "file": path.name, "sha256": digest, "size": path.stat().st_size,
-                "embedded": bool(entry.weights and entry.weights.embedded),
-                "url": (base + path.name) if base else None},
+            cv.update_registry(entry.name, weights=cv.weights_record(
+                model, path, digest, embedded=bool(entry.weights and entry.weights.embedded),
+                url=(base + path.name) if base else None),
                 parity=cv.registry_parity(report, runtime, meta, src),
                 verification=cv.registry_verification(runtime), zoo_dir=args.zoo_dir)
             done.append(path.name)

@@ -5,14 +5,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ppocr_torch.charset import packaged_charset
-from ppocr_torch.checkpoint import atomic_write, save_checkpoint, sha256_file
-from ppocr_torch.models import build_model
+from ppocr_torch.checkpoint import save_checkpoint
+from ppocr_torch.files import atomic_write, sha256_file
 
 from .errors import ConversionError, SpecMismatchError
-from .match import load_pairs, pair_ops
+from ppocr_torch.mapping import model_from_ops
 
 CONVERTER_VERSION = "0.1.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -68,21 +67,7 @@ def read_source_ops(path, fmt=None):
 def convert_onnx(onnx_path, spec, charset, fmt="onnx"):
     """Map an official export (ONNX, or ``fmt``) onto a fresh deploy-form model of ``spec``; returns
     (model, pairs)."""
-    if len(charset) != spec.num_classes:
-        raise SpecMismatchError(f"character set has {len(charset)} classes, spec {spec.name} has {spec.num_classes}")
-    ops = read_source_ops(onnx_path, fmt)
-    last = next((op for op in reversed(ops) if op.kind == "linear"), None)
-    if last is not None and last.params["weight"].shape[0] != spec.num_classes:
-        n = last.params["weight"].shape[0]
-        raise SpecMismatchError(f"{onnx_path}: the classifier has {n} classes but {spec.name} expects "
-                                f"{spec.num_classes} (dictionary {spec.dictionary}, use_space_char="
-                                f"{spec.use_space_char}); wrong dictionary or model?")
-    torch.manual_seed(0)
-    model = build_model(spec, form="deploy", charset=list(charset))
-    example = torch.zeros(1, 3, spec.input_height, spec.base_width)
-    pairs = pair_ops(model, ops, example)
-    load_pairs(model, pairs)
-    return model.eval(), pairs
+    return model_from_ops(spec, charset, read_source_ops(onnx_path, fmt), source=str(onnx_path))
 
 
 def parity_inputs(spec, images_dir=None, *, n_random=2, limit=None, seed=0):
@@ -118,6 +103,16 @@ def write_checkpoint(model, out_dir, meta):
         if tmp.exists():
             tmp.unlink()
     return final, digest
+
+
+def weights_record(model, path, sha256, *, embedded=False, url=None):
+    """The registry's ``weights`` record of a written checkpoint: file, sha256, size and the weights' content
+    digest (their identity whichever way they arrive: the release file, or the official download converted by
+    the runtime)."""
+    from ppocr_torch.checkpoint import state_dict_digest
+
+    return {"file": Path(path).name, "sha256": sha256, "size": Path(path).stat().st_size, "embedded": bool(embedded),
+            "url": url, "digest": state_dict_digest(model.state_dict())}
 
 
 def source_meta(name, fmt, path, source=None):

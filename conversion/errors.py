@@ -1,14 +1,6 @@
-"""Errors of the conversion tool (build-time only)."""
+"""Errors of the conversion tool (build-time only); the reading and mapping errors live in the runtime."""
 
-from ppocr_torch.errors import PPOCRTorchError, SpecMismatchError
-
-
-class ConversionError(PPOCRTorchError, ValueError):
-    """A source model cannot be mapped onto the torch module of its spec."""
-
-
-class SourceFormatError(ConversionError):
-    """A source file is unreadable, truncated or of an unexpected format."""
+from ppocr_torch.errors import ConversionError, PPOCRTorchError, SourceFormatError, SpecMismatchError
 
 
 class ParityError(PPOCRTorchError, AssertionError):

@@ -9,7 +9,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ppocr_torch.checkpoint import sha256_file
+from ppocr_torch.files import sha256_file
 
 from .errors import SourceFormatError
 
@@ -112,87 +112,24 @@ def read_inference_yml(path):
     return {"character_dict": [str(c) for c in post["character_dict"]], "model_name": (doc.get("Global") or {}).get("model_name")}
 
 
-# -- official release files by URL (PaddleOCR's own downloads, or a mirror of them) ----------------------------
+# -- official release files by URL (PaddleOCR's own downloads, or a mirror of them): the runtime's code -------
 
-ENV_MIRROR = "PPOCR_TORCH_OFFICIAL_MIRROR"
-ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+from ppocr_torch.official import ENV_OFFICIAL_MIRROR as ENV_MIRROR  # noqa: E402,F401
+from ppocr_torch.official import mirrored as release_urls  # noqa: E402,F401
+from ppocr_torch.official import unpack_archive as unpack_release  # noqa: E402,F401
 
 
 def is_url(text):
     return str(text).startswith(("http://", "https://"))
 
 
-def release_urls(url):
-    """Where to fetch an official file: ``$PPOCR_TORCH_OFFICIAL_MIRROR/<file name>`` first when set, then
-    the official URL itself."""
-    mirror = os.environ.get(ENV_MIRROR, "").strip()
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    return ([mirror.rstrip("/") + "/" + name] if mirror else []) + [url]
-
-
-def fetch_release_file(url, *, sha256=None, progress=None):
-    """Download an official release file (progress bar, resume, retries, cache) and return its local path.
-
-    Tries the mirror (``$PPOCR_TORCH_OFFICIAL_MIRROR``) before the URL. ``sha256``: the hash it must have, when
-    one is known; otherwise the caller records the hash of what was fetched."""
-    import hashlib
-
-    from ppocr_torch.download import fetch_url
+def fetch_release_file(url, *, progress=None):
+    """Download an official release file (mirror first; progress bar, resume, retries, cache) and return its
+    local path; SourceFormatError when no copy answers."""
     from ppocr_torch.errors import DownloadError
+    from ppocr_torch.official import fetch_official
 
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
-    target = official_cache_dir() / "urls" / key / name
-    errors = []
-    for candidate in release_urls(url):
-        try:
-            return fetch_url(candidate, target, sha256=sha256, progress=progress)
-        except DownloadError as exc:
-            errors.append(str(exc))
-    raise SourceFormatError("; ".join(errors) + (f" (set ${ENV_MIRROR} to a folder URL holding {name}, or pass "
-                                                 "--source with a local copy)"))
-
-
-def unpack_release(path):
-    """The model inside an official release file: an ``*_infer.tar`` is extracted (once, next to it; only
-    regular files and folders, no absolute or ``..`` paths) and the folder holding ``inference.json`` /
-    ``inference.pdmodel`` (or the one ``.onnx``) is returned; any other file is returned as it is."""
-    import tarfile
-
-    path = Path(path)
-    if not path.name.endswith(ARCHIVE_SUFFIXES):
-        return path
-    if not path.is_file():
-        raise SourceFormatError(f"{path}: no such archive")
-    dest = path.with_name(f"{path.name}.{sha256_file(path)[:12]}.d")  # a re-fetched archive is unpacked anew
-    if not dest.is_dir():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            try:
-                with tarfile.open(path) as tf:
-                    members = tf.getmembers()
-                    for m in members:
-                        parts = Path(m.name).parts
-                        if Path(m.name).is_absolute() or ".." in parts or not (m.isfile() or m.isdir()):
-                            raise SourceFormatError(f"{path.name}: refusing archive member {m.name!r} (absolute "
-                                                    "path, '..' or not a regular file)")
-                    for m in members:
-                        if m.isfile():
-                            out = tmp.joinpath(*Path(m.name).parts)
-                            out.parent.mkdir(parents=True, exist_ok=True)
-                            with tf.extractfile(m) as src, open(out, "wb") as dst:
-                                shutil.copyfileobj(src, dst)
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                raise SourceFormatError(f"{path}: not a readable tar archive ({exc}); truncated download?") from exc
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
-    found = sorted({p.parent for pat in ("inference.json", "inference.pdmodel") for p in dest.rglob(pat)})
-    onnx = sorted(dest.rglob("*.onnx"))
-    if len(found) == 1:
-        return found[0]
-    if not found and len(onnx) == 1:
-        return onnx[0]
-    raise SourceFormatError(f"{path.name}: expected one Paddle inference export or one .onnx inside, found "
-                            f"{[str(p.relative_to(dest)) for p in found + onnx] or 'none'}")
+    try:
+        return fetch_official(url, progress=progress)
+    except DownloadError as exc:
+        raise SourceFormatError(f"{exc} (or pass --source with a local copy)") from exc

@@ -11,7 +11,7 @@ import torch
 
 from ppocr_torch.decode import ctc_greedy_decode
 
-from .match import trace_slots
+from ppocr_torch.mapping import trace_slots
 
 DEFAULT_TOLERANCE = 1e-5
 FLOAT64_SAMPLE = 32  # inputs (besides the failing ones) whose float64 evaluation estimates the medians

@@ -11,7 +11,7 @@ from ppocr_torch.charset import build_charset, read_dict_file
 
 from .config import load_yaml, spec_from_config
 from .errors import ConversionError
-from .readers.pdparams import read_pdparams
+from ppocr_torch.formats.pdparams import read_pdparams
 from .rules import map_training_state
 
 

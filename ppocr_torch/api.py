@@ -12,6 +12,7 @@ A :class:`Recognizer` turns text-line images (paths, encoded bytes, numpy arrays
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import threading
 from pathlib import Path
@@ -131,7 +132,21 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
     else:
         raise TypeError(f"name_or_path must be a model name or a checkpoint path, got "
                         f"{type(name_or_path).__name__}")
+    if model.spec is not None and model.spec.extra.get("verification") == "unverified":
+        _warn_unverified(model.spec.name)
     return model.to(device).eval()
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_unverified(name: str) -> None:
+    """One warning per model and process: its weights were converted by structure only."""
+    import warnings
+
+    from .official import VERIFY_COMMAND
+
+    warnings.warn(f"model {name!r} is unverified: its weights were converted here from PaddleOCR's official export "
+                  f"by structure (every tensor filled exactly once) but never compared with the official runtime; "
+                  f"verify and record it with `{VERIFY_COMMAND.format(name=name)}`", UserWarning, stacklevel=3)
 
 
 def _check_choice(what: str, value: Any, choices: Sequence[str]) -> None:

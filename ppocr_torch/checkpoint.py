@@ -8,42 +8,15 @@ File layout (a ``torch.save`` dict of plain types and tensors only)::
 
 import hashlib
 import io
-import os
-import tempfile
+import sys
 from pathlib import Path
 
 import torch
 
 from .errors import CheckpointError, SpecMismatchError
+from .files import atomic_write, sha256_file  # noqa: F401  (re-exported)
 
 FORMAT = "ppocr_torch.checkpoint/1"
-
-
-def sha256_file(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def atomic_write(path, write):
-    """Call ``write(tmp_path)`` then rename onto ``path``; on any failure nothing is left at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def save_checkpoint(path, model, *, meta=None):
@@ -66,6 +39,30 @@ def save_checkpoint(path, model, *, meta=None):
     data = buf.getvalue()
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return hashlib.sha256(data).hexdigest()
+
+
+DIGEST_VERSION = "ppocr_torch.state_dict_digest/1"
+
+
+def state_dict_digest(state_dict):
+    """The content digest of a state dict: sha256 over every tensor's name, dtype, shape and little-endian bytes,
+    in name order. It does not depend on the torch version, the zip container or the checkpoint's metadata, so
+    a model's weights have one identity whichever way they arrived (the project's release, or the official
+    download converted locally)."""
+    if sys.byteorder != "little":  # tensor bytes are hashed as stored
+        raise RuntimeError("state_dict_digest supports little-endian machines only")
+    h = hashlib.sha256(DIGEST_VERSION.encode("ascii") + b"\n")
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().to("cpu").contiguous()
+        dtype = str(t.dtype).replace("torch.", "")
+        h.update(f"{name}\t{dtype}\t{list(t.shape)}\n".encode("utf-8"))
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def checkpoint_digest(path):
+    """:func:`state_dict_digest` of a checkpoint file's weights."""
+    return state_dict_digest(read_checkpoint(path)["state_dict"])
 
 
 def read_checkpoint(path):

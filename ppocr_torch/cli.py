@@ -72,9 +72,11 @@ def _build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=_cmd_recognize)
 
     models = sub.add_parser("models", help="list the registry models",
-                            description="List the registry models and where their weights are: embedded, "
-                                        "local ($PPOCR_TORCH_WEIGHTS_DIR), cached, download (not cached "
-                                        "yet) or not converted.")
+                            description="List the registry models, where their weights come from (embedded, "
+                                        "local: $PPOCR_TORCH_WEIGHTS_DIR, cached, release: the project's release "
+                                        "then the official download, official: PaddleOCR's download converted "
+                                        "on first use) and whether the registry records their digest "
+                                        "(verified) or not (unverified: converted by structure only).")
     models.add_argument("pattern", nargs="?", help="fnmatch pattern on the name, e.g. '*v6*'")
     models.add_argument("--available", action="store_true",
                         help="only models usable without network (embedded, local or cached)")
@@ -194,10 +196,10 @@ def _table(rows) -> None:
 
 
 def _cmd_models(args) -> int:
-    from .download import weights_status
+    from .download import is_verified, weights_status
     from .registry import get_entry, list_models
 
-    rows = [("NAME", "FAMILY", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS")]
+    rows = [("NAME", "FAMILY", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS", "CHECK")]
     for name in list_models(args.pattern):
         e = get_entry(name)
         status = weights_status(e)
@@ -205,7 +207,7 @@ def _cmd_models(args) -> int:
             continue
         size = _human(e.weights.size) if e.weights is not None and e.weights.size else "-"
         rows.append((e.name, e.family or e.spec.family, str(e.spec.num_classes), str(e.spec.input_height),
-                     size, status))
+                     size, status, "verified" if is_verified(e) else "unverified"))
     _table(rows)
     return 0
 
@@ -221,11 +223,13 @@ def _cmd_download(args) -> int:
         _error("give one or more model names, or --all (see `ppocr-torch models`)")
         return 2
     if args.all:
+        from .download import weights_status
+
         todo, skipped = [], []
         for e in sorted(entries(), key=lambda e: e.name):
-            (todo if e.has_weights else skipped).append(e)
+            (skipped if weights_status(e) == "unavailable" else todo).append(e)
         for e in skipped:
-            print(f"{_PROG}: {e.name}: no converted weights yet, skipped", file=sys.stderr)
+            print(f"{_PROG}: {e.name}: no converted weights and no official download, skipped", file=sys.stderr)
     else:
         todo = []
         for name in args.names:

@@ -185,11 +185,19 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def weights_status(entry) -> str:
-    """Where ``entry``'s weights are, without hashing anything.
+def cache_path(entry) -> Path:
+    """Where ``entry``'s checkpoint is cached: the registry's file name, or ``<name>-unverified.pth`` for a
+    model the registry has no converted weights for (converted here from the official download)."""
+    w = entry.weights
+    return cache_dir() / (w.file if w is not None else f"{entry.name}-unverified.pth")
 
-    ``"embedded"``, ``"local"`` (in ``$PPOCR_TORCH_WEIGHTS_DIR``), ``"cached"`` (in :func:`cache_dir` with
-    the registry's size), ``"download"`` or ``"not converted"`` (the registry has no checkpoint).
+
+def weights_status(entry) -> str:
+    """Where ``entry``'s weights would come from, without hashing or fetching anything.
+
+    ``"embedded"``, ``"local"`` (in ``$PPOCR_TORCH_WEIGHTS_DIR``), ``"cached"``, ``"release"`` (the project's
+    release mirrors, then the official download converted here), ``"official"`` (the official download
+    converted here: the registry has no converted weights) or ``"unavailable"``.
     """
     w = entry.weights
     if w is not None and w.embedded:
@@ -199,56 +207,131 @@ def weights_status(entry) -> str:
             return "local"
     except WeightsNotCachedError:
         pass
-    if w is None:
-        return "not converted"
-    path = cache_dir() / w.file
     try:
-        cached = path.is_file() and (not w.size or path.stat().st_size == w.size)
+        if cache_path(entry).is_file():
+            return "cached"
     except OSError:
-        cached = False
-    return "cached" if cached else "download"
+        pass
+    from .official import official_urls
+
+    if w is not None:
+        return "release"
+    return "official" if official_urls(entry) else "unavailable"
+
+
+def is_verified(entry) -> bool:
+    """Whether the registry records the content digest of ``entry``'s weights (so that a checkpoint from any
+    source, the official download converted here included, is checked against it)."""
+    return entry.weights is not None and bool(entry.weights.digest)
 
 
 def resolve_weights(entry, *, download: bool = True, progress: bool | None = None) -> Path:
-    """Return the local path of ``entry``'s verified checkpoint, downloading it if needed.
+    """Return the local path of ``entry``'s verified checkpoint, fetching it if needed.
+
+    Tried in this order, each only when the one before has nothing: the package's embedded file;
+    ``$PPOCR_TORCH_WEIGHTS_DIR``; the cache; the project's release mirrors (``$PPOCR_TORCH_WEIGHTS_URL``, else
+    the default release); PaddleOCR's official download (``$PPOCR_TORCH_OFFICIAL_MIRROR`` first), converted
+    here and cached under the registry's file name. A file from the release must have the registry's sha256;
+    one converted here, the registry's content digest (models without one are cached marked unverified).
 
     Args:
         entry: a :class:`~ppocr_torch.registry.ModelEntry`.
-        download: allow downloading a checkpoint that is not cached (also refused when
-            :func:`is_offline`).
-        progress: ``None`` (default): a tqdm bar on stderr when stderr is a terminal; ``False``: never;
+        download: allow fetching a checkpoint that is not cached (also refused when :func:`is_offline`).
+        progress: ``None`` (default): tqdm bars on stderr when stderr is a terminal; ``False``: never;
             ``True``: always.
 
     Raises:
-        WeightsNotCachedError: the registry has no checkpoint for the model (and no local file stands in
-            for it), or it is not cached and downloading is disabled; the message says how to get it.
-        ChecksumError: a file has the wrong size or sha256 (a downloaded one is discarded).
-        DownloadError: every URL failed (HTTP error, connection refused, transfer cut and not resumable).
+        WeightsNotCachedError: not cached and fetching is disabled; the message says how to get it.
+        ChecksumError: a file has the wrong sha256, or the official download converts to other weights than
+            the registry's digest (nothing is cached).
+        DownloadError: neither the release nor the official download could be fetched.
+        SourceFormatError, ConversionError: the official download is not the export the registry describes.
     """
     w = entry.weights
     if w is not None and w.embedded:
         return _embedded_path(entry)
     local = local_weights(entry)
     if local is not None:
-        if w is not None and not _matches(local, w.sha256):
+        if w is not None and not _matches(local, w.sha256) and not _matches_digest(local, w.digest):
             raise ChecksumError(
                 f"{str(local)!r} (from ${ENV_DIR}) does not have the sha256 the registry lists for model "
                 f"{entry.name!r} ({w.sha256}); replace it with the file from {weights_url(entry)}, or load "
                 "your own file explicitly with load_model(path)"
             )
         return local
-    w = _require_weights(entry)
-    target = cache_dir() / w.file
-    if _valid(target, w.sha256):
+    target = cache_path(entry)
+    if _cached_ok(target, w):
         return target
+    if w is None:
+        from .official import official_urls
+
+        if not official_urls(entry):
+            _require_weights(entry)  # raises: nothing converted, nothing to convert from
     if not download or is_offline():
         raise _not_cached_error(entry, target, offline=is_offline())
     with _FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
-        if _valid(target, w.sha256):  # another process downloaded it while we waited
+        if _cached_ok(target, w):  # another process fetched it while we waited
             return target
         _unlink(target)  # corrupt or stale: fetch it again
-        _download(weights_urls(entry), target, sha256=w.sha256, size=w.size, progress=progress)
-    return target
+        return _fetch_weights(entry, target, progress)
+
+
+def _fetch_weights(entry, target: Path, progress: bool | None) -> Path:
+    """The release mirrors, then the official download converted here (call with the lock held)."""
+    from .official import build_from_official, official_urls
+
+    release_error = None
+    w = entry.weights
+    if w is not None:
+        try:
+            _download(weights_urls(entry), target, sha256=w.sha256, size=w.size, progress=progress)
+            return target
+        except (DownloadError, ChecksumError) as exc:
+            if not official_urls(entry):
+                raise
+            release_error = exc
+    try:
+        return build_from_official(entry, target, progress=progress)
+    except DownloadError as exc:
+        if release_error is None:
+            raise
+        raise DownloadError(f"cannot get the weights of model {entry.name!r}: from the release: {release_error}; "
+                            f"from the official download: {exc}") from exc
+
+
+def _cached_ok(target: Path, w) -> bool:
+    """A cached checkpoint is good when it has the registry's sha256 (the release file) or its content digest
+    (converted here); a model without registry weights accepts its cached conversion as it is."""
+    try:
+        if not target.is_file():
+            return False
+        if w is None:
+            return True
+        return _matches(target, w.sha256) or _matches_digest(target, w.digest)
+    except FileNotFoundError:  # replaced or removed by another process meanwhile
+        return False
+
+
+def _matches_digest(path: Path, digest: str | None) -> bool:
+    """Whether the checkpoint at ``path`` holds weights with content digest ``digest`` (memoised)."""
+    if not digest:
+        return False
+    from .checkpoint import checkpoint_digest
+    from .errors import CheckpointError
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, "digest:" + digest)
+    with _verified_lock:
+        if key in _verified:
+            return True
+    try:
+        if checkpoint_digest(path) != digest:
+            return False
+    except CheckpointError:
+        return False
+    with _verified_lock:
+        _verified.add(key)
+    return True
 
 
 def fetch_url(url: str, target: Path, *, sha256: str | None = None, progress: bool | None = None) -> Path:
@@ -278,14 +361,16 @@ def _valid(target: Path, sha256: str) -> bool:
 
 
 def _not_cached_error(entry, target: Path, *, offline: bool) -> WeightsNotCachedError:
+    from .official import official_urls
+
     why = f"offline mode (${ENV_OFFLINE})" if offline else "download=False"
-    state = "is corrupt (its sha256 does not match)" if target.is_file() else "is not there"
-    urls = weights_urls(entry)
+    state = "is corrupt (it has neither the registry's sha256 nor its digest)" if target.is_file() else "is not there"
+    where = weights_urls(entry)[0] if entry.weights is not None else (official_urls(entry) or ["(none)"])[0]
     return WeightsNotCachedError(
-        f"weights of model {entry.name!r}: file {entry.weights.file} {state} in the cache directory "
+        f"weights of model {entry.name!r}: file {target.name} {state} in the cache directory "
         f"{str(target.parent)!r}, and downloading is disabled ({why}). Fetch it with "
         f"`ppocr-torch download {entry.name}` on a machine with network access (same cache directory), "
-        f"or download {urls[0]} into that directory or into a folder named by ${ENV_DIR}"
+        f"or put the checkpoint from {where} into a folder named by ${ENV_DIR}"
     )
 
 
@@ -335,7 +420,7 @@ def _embedded_path(entry) -> Path:
 
 def _matches(path: Path, sha256: str) -> bool:
     """Whether ``path`` hashes to ``sha256`` (memoised per path, size and mtime in this process)."""
-    from .checkpoint import sha256_file
+    from .files import sha256_file
 
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, sha256.lower())
@@ -361,7 +446,7 @@ def _write_verified(target: Path, sha256: str, write, *, source: str) -> None:
 
     The temp file is removed on any failure (checksum, I/O, interrupt).
     """
-    from .checkpoint import sha256_file
+    from .files import sha256_file
 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -518,7 +603,7 @@ def _download(urls: list[str], target: Path, *, sha256: str | None, size: int | 
                     _fetch(session, url, part, size=size, progress=progress, label=target.name)
                     if _publish(part, target, sha256):
                         return
-                from .checkpoint import sha256_file
+                from .files import sha256_file
 
                 actual = sha256_file(part) if part.is_file() else "?"
                 _unlink(part)
@@ -551,7 +636,7 @@ def _strip_url(message: str, url: str) -> str:
 def _publish(part: Path, target: Path, sha256: str | None) -> bool:
     """Rename ``part`` onto ``target`` if its sha256 matches (any, when ``sha256`` is None); False (part
     kept) otherwise."""
-    from .checkpoint import sha256_file
+    from .files import sha256_file
 
     if sha256 is not None and sha256_file(part).lower() != sha256.lower():
         return False

@@ -36,3 +36,12 @@ class ChecksumError(PPOCRTorchError, OSError):
 
 class DownloadError(PPOCRTorchError, ConnectionError):
     """A download failed (HTTP error, connection refused, cut transfer)."""
+
+
+class ConversionError(PPOCRTorchError, ValueError):
+    """A source model cannot be mapped onto the torch module of its spec."""
+
+
+class SourceFormatError(ConversionError):
+    """A source file (official export, parameter file, archive) is unreadable, truncated or of an unexpected
+    format."""

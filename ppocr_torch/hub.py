@@ -90,14 +90,21 @@ def build_recognizer(name, *, pretrained: bool = True, device="cpu", download: b
 
 
 def _describe_weights(entry) -> str:
+    from .official import official_urls
+
     w = entry.weights
+    if w is None and not official_urls(entry):
+        return ("Weights: not converted yet and no official download known. ``pretrained=True`` raises "
+                "WeightsNotCachedError (unless $PPOCR_TORCH_WEIGHTS_DIR holds a checkpoint you converted, or "
+                "``weights=PATH`` is given); ``pretrained=False`` builds the architecture with random weights.")
     if w is None:
-        return ("Weights: not converted yet. ``pretrained=True`` raises WeightsNotCachedError (unless "
-                "$PPOCR_TORCH_WEIGHTS_DIR holds a checkpoint you converted, or ``weights=PATH`` is "
-                "given); ``pretrained=False`` builds the architecture with random weights.")
+        return ("Weights: PaddleOCR's official download, converted here on first use and cached (no Paddle "
+                "needed). Unverified: the conversion is checked by structure only, not yet against the official "
+                "runtime.")
     if w.embedded:
         return "Weights: embedded in the package (works offline)."
-    return (f"Weights: {w.file} ({w.size / 1e6:.1f} MB, sha256 {w.sha256[:16]}...), downloaded on first use "
+    return (f"Weights: {w.file} ({w.size / 1e6:.1f} MB, content digest {(w.digest or w.sha256)[:16]}...), from "
+            "the project's release, else PaddleOCR's official download converted here; fetched on first use "
             "into the cache ($PPOCR_TORCH_HOME or $TORCH_HOME/hub/checkpoints) and verified.")
 
 
@@ -112,7 +119,9 @@ def entrypoint_doc(model_name: str, ep: str | None = None, entry=None) -> str:
     family = entry.family or spec.family or ""
     aliases = f" (alias: {', '.join(entry.aliases)})" if entry.aliases else ""
     langs = f", languages: {', '.join(entry.languages)}" if entry.languages else ""
-    extra = "" if entry.weights is not None else ", pretrained=False"
+    from .official import official_urls
+
+    extra = "" if entry.weights is not None or official_urls(entry) else ", pretrained=False"
     return f"""{entry.name}{aliases}: {family}; {spec.num_classes} classes, input 3x{spec.input_height}xW{langs}.
 
 {_describe_weights(entry)}

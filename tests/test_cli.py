@@ -83,7 +83,7 @@ def test_models_lists_registry(tmp_path):
     assert rc == 0, err
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert set(rows) >= {"PP-OCRv6_small_rec", "ch_PP-OCRv2_rec"}
-    assert rows["PP-OCRv6_small_rec"].rstrip().endswith("embedded")
+    assert rows["PP-OCRv6_small_rec"].split()[-2:] == ["embedded", "verified"]
     assert " 18710 " in rows["PP-OCRv6_small_rec"] and " 48 " in rows["PP-OCRv6_small_rec"]
     assert " 6625 " in rows["ch_PP-OCRv2_rec"] and " 32 " in rows["ch_PP-OCRv2_rec"]
 
@@ -134,7 +134,7 @@ def test_download_all_then_cache_and_models(checkpoint, tmp_path, monkeypatch, c
     monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_DIR", raising=False)
     a = checkpoint.entry()
     b = checkpoint.entry(name="ch_PP-OCRv2_rec_copy", file=f"ch_PP-OCRv2_rec_copy-{checkpoint.sha256[:8]}.pth")
-    c = dataclasses.replace(a, name="Unconverted_rec", aliases=(), weights=None)
+    c = dataclasses.replace(a, name="Unconverted_rec", aliases=(), weights=None, official={})
     use_registry(monkeypatch, a, b, c)
     with WeightsServer({a.weights.file: checkpoint.data, b.weights.file: checkpoint.data}) as srv:
         monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_URL", srv.url)
@@ -149,9 +149,9 @@ def test_download_all_then_cache_and_models(checkpoint, tmp_path, monkeypatch, c
     rc, out, _ = _cli(capsys, "models")
     rows = {line.split()[0]: line.rstrip() for line in out.splitlines()[1:]}
     assert sorted(rows) == sorted([a.name, b.name, "Unconverted_rec"])
-    assert rows[a.name].endswith(" cached") and rows[b.name].endswith(" cached")
-    assert rows["Unconverted_rec"].endswith(" not converted")
-    assert out.splitlines()[0].split() == ["NAME", "FAMILY", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS"]
+    assert rows[a.name].split()[-2:] == ["cached", "unverified"] and rows[b.name].split()[-2] == "cached"
+    assert rows["Unconverted_rec"].split()[-2:] == ["unavailable", "unverified"]
+    assert out.splitlines()[0].split() == ["NAME", "FAMILY", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS", "CHECK"]
     rc, out, _ = _cli(capsys, "models", "--available")
     assert [line.split()[0] for line in out.splitlines()[1:]] == [a.name, b.name]
 
@@ -170,7 +170,7 @@ def test_download_all_then_cache_and_models(checkpoint, tmp_path, monkeypatch, c
     assert sorted(p.name for p in home.iterdir()) == ["resnet18-f37072fd.pth"], "other files are kept"
     rc, out, _ = _cli(capsys, "cache")
     assert "no ppocr-torch files" in out
-    assert download.weights_status(a) == "download"
+    assert download.weights_status(a) == "release"
 
 
 def test_download_usage_and_offline_errors(checkpoint, tmp_path, monkeypatch, capsys):  # noqa: F811

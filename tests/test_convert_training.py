@@ -133,7 +133,7 @@ def test_wrong_family_is_refused(v2_distill, v6_multihead):
 
 def test_truncated_and_malicious_pdparams_are_refused(v2_distill, tmp_path):
     from conversion.errors import SourceFormatError
-    from conversion.readers.pdparams import read_pdparams
+    from ppocr_torch.formats.pdparams import read_pdparams
 
     data = v2_distill[0].read_bytes()
     cut = tmp_path / "cut.pdparams"

@@ -181,8 +181,9 @@ class Checkpoint:
         ``url=""`` (default): no explicit URL (base URLs apply)."""
         w = WeightsInfo(file=file or self.file, sha256=sha256 or self.sha256, size=len(self.data),
                         embedded=False, url=url or None)
-        base = get_entry(MODEL)
-        return dataclasses.replace(base, name=name, aliases=base.aliases if name == MODEL else (), weights=w)
+        base = get_entry(MODEL)  # no official download: these weights are not the official ones
+        return dataclasses.replace(base, name=name, aliases=base.aliases if name == MODEL else (), weights=w,
+                                   official={})
 
 
 @pytest.fixture(scope="session")
@@ -298,7 +299,7 @@ def test_weights_urls_order(checkpoint, monkeypatch):
 def test_first_download_then_cache_hit_without_request(served, cache, checkpoint, monkeypatch):
     entry = checkpoint.entry(served.url + checkpoint.file)
     use_registry(monkeypatch, entry)
-    assert download.weights_status(entry) == "download"
+    assert download.weights_status(entry) == "release"
     path = download.resolve_weights(entry, progress=False)
     assert path == cache / checkpoint.file
     assert path.read_bytes() == checkpoint.data
@@ -603,7 +604,7 @@ def test_local_weights_dir_stands_in(cache, checkpoint, monkeypatch, tmp_path, n
     (folder / checkpoint.file).unlink()
     unconverted = dataclasses.replace(entry, weights=None)
     use_registry(monkeypatch, unconverted)
-    assert download.weights_status(unconverted) == "not converted"
+    assert download.weights_status(unconverted) == "unavailable"
     (folder / f"{MODEL}-myconv.pth").write_bytes(checkpoint.data)
     assert download.weights_status(unconverted) == "local"
     from ppocr_torch.api import load_model
@@ -618,7 +619,7 @@ def test_no_converted_checkpoint(checkpoint, monkeypatch):
     with pytest.raises(WeightsNotCachedError) as info:
         download.resolve_weights(entry)
     assert f"python -m conversion convert {MODEL}" in str(info.value)
-    assert download.weights_status(entry) == "not converted"
+    assert download.weights_status(entry) == "unavailable"
 
 
 class _CodeOnLoad:
@@ -681,7 +682,7 @@ def test_embedded_default_model_is_in_package(no_network):
     assert path.is_file()
     assert path.parent.name == "weights" and path.parent.parent.name == "ppocr_torch"
     assert path.stat().st_size == entry.weights.size
-    from ppocr_torch.checkpoint import sha256_file
+    from ppocr_torch.files import sha256_file
 
     assert sha256_file(path) == entry.weights.sha256
     assert download.weights_status(entry) == "embedded"

@@ -45,7 +45,7 @@ def _v20_entries():
 @pytest.fixture(scope="module")
 def cls_backbone():
     """(our MobileNetV3 small x0.35 in deploy form loaded from the official cls export, its ops, the ONNX path)."""
-    from conversion.match import load_pairs, pair_ops, trace_slots
+    from ppocr_torch.mapping import load_pairs, pair_ops, trace_slots
     from conversion.official import fetch_source
     from conversion.readers.onnx_reader import read_onnx_ops
     from ppocr_torch.models.backbones.mobilenet_v3 import MobileNetV3
@@ -102,7 +102,7 @@ def test_mobilenet_v3_matches_official_cls_backbone(cls_backbone):
     """Our backbone's output equals the tensor feeding the official cls head to fp32 precision (relative
     max |diff| < 1e-4) on real lines and random inputs; with the default 1/6 slope in the SE gates it does
     not (the check can see the slope); the whole classifier (mean pool + fc + softmax) agrees too."""
-    from conversion.match import load_pairs, pair_ops, trace_slots
+    from ppocr_torch.mapping import load_pairs, pair_ops, trace_slots
     from conversion.parity import OnnxRunner
     from conversion.readers.onnx_reader import read_onnx_ops
     from ppocr_torch.models.backbones.mobilenet_v3 import MobileNetV3

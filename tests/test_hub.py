@@ -219,7 +219,7 @@ def test_unconverted_model_entrypoint(checkpoint, cache, monkeypatch):  # noqa: 
     module = _import_hubconf()
     assert _torch_hub_list(module) == sorted([module_name, *EXTRA])
     fn = getattr(module, module_name)
-    assert "not converted yet" in fn.__doc__ and "pretrained=False" in _example(fn.__doc__)
+    assert "not converted yet and no official download" in fn.__doc__ and "pretrained=False" in _example(fn.__doc__)
     with pytest.raises(WeightsNotCachedError) as info:
         fn()
     assert "python -m conversion convert Not-Converted_rec" in str(info.value)

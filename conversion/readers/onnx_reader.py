@@ -8,7 +8,7 @@ their generic names or index offsets.
 import numpy as np
 
 from ..errors import SourceFormatError
-from ..ops import SourceOp, fold_bn_into_conv
+from ppocr_torch.formats.source_ops import SourceOp, fold_bn_into_conv
 
 
 def _attrs(node):

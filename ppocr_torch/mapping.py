@@ -1,5 +1,7 @@
 """Pair source ops with the torch model's parametric modules, both in execution order, and load weights.
 
+Used by the runtime (official exports converted on first use) and by the conversion tool alike.
+
 Pairing is by position in execution order, then checked by kind, every parameter shape and the
 structural attributes (stride, padding, groups, dilation, LayerNorm eps, LSTM size). Loading is strict:
 each torch tensor is filled exactly once and each source op is used; anything else is an error that
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ppocr_torch.models.layers import SamePad2d
+from .models.layers import SamePad2d
 
 from .errors import ConversionError
 
@@ -177,3 +179,28 @@ def load_pairs(model, pairs):
     # conversion uses them, so that it measures the mapping, not the rounding of folded weights to float32
     model.conversion_float64 = exact
     return sorted(filled)
+
+
+def model_from_ops(spec, charset, ops, *, source="the source"):
+    """(model, pairs): a deploy-form model of ``spec`` filled strictly from ``ops`` (the parametric ops of an
+    official export), in eval mode, and the (torch slot, source op) pairs that filled it.
+
+    Raises SpecMismatchError when the export's classifier does not have the spec's class count, and
+    ConversionError naming the first op that does not fit the spec's architecture."""
+    from .errors import SpecMismatchError
+    from .models import build_model
+
+    if len(charset) != spec.num_classes:
+        raise SpecMismatchError(f"character set has {len(charset)} classes, spec {spec.name} has {spec.num_classes}")
+    last = next((op for op in reversed(ops) if op.kind == "linear"), None)
+    if last is not None and last.params["weight"].shape[0] != spec.num_classes:
+        n = last.params["weight"].shape[0]
+        raise SpecMismatchError(f"{source}: the classifier has {n} classes but {spec.name} expects "
+                                f"{spec.num_classes} (dictionary {spec.dictionary}, use_space_char="
+                                f"{spec.use_space_char}); wrong dictionary or model?")
+    torch.manual_seed(0)
+    model = build_model(spec, form="deploy", charset=list(charset))
+    example = torch.zeros(1, 3, spec.input_height, spec.base_width)
+    pairs = pair_ops(model, ops, example)
+    load_pairs(model, pairs)
+    return model.eval(), pairs
