@@ -22,8 +22,10 @@ def _params(spec):
 
 def _weights(entry):
     if entry.weights is None:
-        return "not converted"
-    return "embedded" if entry.weights.embedded else "download"
+        return "official download converted on first use; **unverified** (structure-checked)"
+    if entry.weights.embedded:
+        return "embedded; verified"
+    return "release, else official download converted on first use; verified (digest)"
 
 
 def _parity(entry):

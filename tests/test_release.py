@@ -47,6 +47,10 @@ def test_release_rebuilds_records_and_reproduces_the_registered_checkpoint(tmp_p
     new = _entry(zoo_copy, "en_PP-OCRv3_rec")
     assert new["weights"]["url"] == f"https://example.org/ppocr-torch/v1/{pth.name}"
     assert new["weights"]["sha256"] == digest and new["weights"]["size"] == pth.stat().st_size
+    # the content digest is recorded, and is the one the registry already holds for these weights
+    from ppocr_torch.checkpoint import checkpoint_digest
+
+    assert new["weights"]["digest"] == checkpoint_digest(pth) == entry["weights"]["digest"]
     assert new["parity"]["runtime"] == "onnxruntime" and new["parity"]["inputs"] == 8
     assert new["parity"]["text_agreement"] == 1.0 and new["parity"]["median_abs_prob"] <= 1e-5
     assert json.dumps(_entry(zoo_copy, "ch_ppocr_server_v2.0_rec"), sort_keys=True) == entry_before
