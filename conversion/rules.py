@@ -9,6 +9,8 @@ weights of Linear layers (Paddle stores [in, out]). Everything else must match a
 torch tensor must be filled once, and every source tensor used or dropped for a stated reason.
 """
 
+from __future__ import annotations
+
 import re
 from dataclasses import dataclass, field
 

@@ -9,9 +9,10 @@ Conversion rules (the same for every input kind, since decoded files and PIL ima
 numpy path):
 
 * gray ``HxW`` / ``HxWx1`` is replicated to three channels; ``HxWx2`` is gray + alpha;
-* ``HxWx4`` has an alpha channel: the colour is composited over a **white** background, which is what
-  a user expects for a transparent PNG of dark text (OpenCV/PaddleOCR would just drop alpha and show
-  whatever colour the transparent pixels happen to hold, often black);
+* ``HxWx4`` has an alpha channel: the colour is composited over the background that contrasts with the
+  alpha-weighted colour of what is shown, white for dark text and black for light text (UI text is often
+  exported white on transparency); OpenCV/PaddleOCR would just drop alpha and show whatever colour the
+  transparent pixels happen to hold, often black;
 * ``uint16`` is scaled to ``uint8`` as ``round(x / 257)``; ``bool`` becomes 0/255; floats must lie in
   ``[0, 1]`` and become ``round(x * 255)``; every other dtype is rejected.
 
@@ -79,7 +80,7 @@ def load_image(obj: Any, *, channel_order: str = "bgr", name: str | None = None)
 
     Returns:
         A new array (never a view of the caller's array; the caller's array is never modified).
-        Transparent pixels are composited over white (see the module docstring).
+        Transparent pixels are composited over white, or black for light content (see the module docstring).
 
     Raises:
         InvalidImageError: the input cannot be used; the message names it and says why.
@@ -208,11 +209,27 @@ def _to_uint8(arr: np.ndarray, prefix: str) -> np.ndarray:
     )
 
 
-def _composite_over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``round(color * a/255 + 255 * (1 - a/255))`` in integer arithmetic; uint8 in and out."""
+def _background(color: np.ndarray, alpha: np.ndarray) -> int:
+    """The background that contrasts with what the alpha channel shows: 255 (white) for dark content, 0 (black)
+    when the alpha-weighted luminance of the visible pixels is light (white text exported on transparency)."""
+    a = alpha.reshape(alpha.shape[:2]).astype(np.float64)
+    total = a.sum()
+    if total == 0:
+        return 255
+    lum = color.astype(np.float64)
+    if lum.ndim == 3 and lum.shape[2] == 3:  # BGR: ITU-R BT.601 weights, as cv2's gray conversion
+        lum = lum @ np.array([0.114, 0.587, 0.299])
+    lum = lum.reshape(a.shape)
+    return 0 if float((lum * a).sum() / total) > 127.5 else 255
+
+
+def _composite(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``round(color * a/255 + bg * (1 - a/255))`` in integer arithmetic, ``bg`` from :func:`_background`;
+    uint8 in and out."""
+    bg = _background(color, alpha)
     a = alpha.astype(np.uint32)
     c = color.astype(np.uint32)
-    return ((c * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+    return ((c * a + bg * (255 - a) + 127) // 255).astype(np.uint8)
 
 
 def _array_to_bgr(arr: np.ndarray, channel_order: str, prefix: str) -> np.ndarray:
@@ -234,11 +251,11 @@ def _array_to_bgr(arr: np.ndarray, channel_order: str, prefix: str) -> np.ndarra
     if channels <= 2:
         gray = arr[:, :, 0]
         if channels == 2:
-            gray = _composite_over_white(gray, arr[:, :, 1])
+            gray = _composite(gray, arr[:, :, 1])
         out = np.empty((h, w, 3), dtype=np.uint8)
         out[...] = gray[:, :, None]
         return out
     color = arr[:, :, 2::-1] if channel_order == "rgb" else arr[:, :, :3]
     if channels == 4:
-        color = _composite_over_white(color, arr[:, :, 3:4])
+        color = _composite(color, arr[:, :, 3:4])
     return np.ascontiguousarray(color)

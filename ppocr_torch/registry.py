@@ -6,6 +6,8 @@ converted weights, measured parity). The conversion tool writes the weights and 
 torch.hub entrypoints and the README table all read this one source, lazily.
 """
 
+from __future__ import annotations
+
 import fnmatch
 import functools
 import json

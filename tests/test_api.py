@@ -94,6 +94,19 @@ def test_input_kinds_agree(rec):
         assert _same(rec(im), ref)
 
 
+def test_white_text_on_transparency_is_read(rec, tmp_path):
+    """A PNG export of UI text: white glyphs whose shape is only in the alpha channel."""
+    import cv2
+
+    gray = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
+    bgra = np.full(gray.shape + (4,), 255, np.uint8)
+    bgra[:, :, 3] = 255 - gray  # opaque where the sample's text is dark, transparent where its paper is
+    path = tmp_path / "white_on_transparent.png"
+    assert cv2.imwrite(str(path), bgra)
+    res = rec(str(path))
+    assert res.text == SAMPLE_TEXT and res.score > 0.9
+
+
 def test_list_keeps_order(rec):
     items = LINES[:3] + [str(SAMPLE)] + LINES[3:5]
     singles = [rec(p) for p in items]

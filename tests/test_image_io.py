@@ -245,8 +245,24 @@ def test_pil_palette_with_transparency() -> None:
     im.putpalette([255, 0, 0, 0, 255, 0] + [0] * (256 * 3 - 6))  # 0: red, 1: green
     im.putpixel((1, 0), 1)
     assert load_image(im)[0].tolist() == [[0, 0, 255], [0, 255, 0]]
-    im.info["transparency"] = 0  # index 0 transparent -> white
-    assert load_image(im)[0].tolist() == [[255, 255, 255], [0, 255, 0]]
+    im.info["transparency"] = 0  # index 0 transparent; what shows is light green (luminance 150) -> black
+    assert load_image(im)[0].tolist() == [[0, 0, 0], [0, 255, 0]]
+    im.putpalette([255, 0, 0, 0, 0, 128] + [0] * (256 * 3 - 6))  # 1: dark blue -> white
+    assert load_image(im)[0].tolist() == [[255, 255, 255], [128, 0, 0]]
+
+
+def test_light_content_on_transparency_gets_a_dark_background() -> None:
+    """White text exported on a transparent background (UI screenshots, PNG exports) must stay visible: the
+    background is chosen against the alpha-weighted colour of what is shown."""
+    white_text = np.zeros((1, 4, 4), np.uint8)
+    white_text[..., :3] = 255
+    white_text[0, :, 3] = [0, 255, 128, 0]
+    assert load_image(white_text)[0].tolist() == [[0] * 3, [255] * 3, [128] * 3, [0] * 3]
+    dark_text = white_text.copy()
+    dark_text[..., :3] = 20
+    assert load_image(dark_text)[0].tolist() == [[255] * 3, [20] * 3, [137] * 3, [255] * 3]
+    gray_alpha = np.array([[[250, 0], [250, 200]]], np.uint8)  # light gray text, HxWx2
+    assert load_image(gray_alpha)[0].tolist() == [[0] * 3, [196] * 3]
 
 
 def test_pil_cmyk() -> None:

@@ -7,6 +7,8 @@ The file formats themselves (LoDTensor records, combined files, the ProgramDesc 
 :class:`~ppocr_torch.errors.SourceFormatError` naming the file (and the variable or record).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
 

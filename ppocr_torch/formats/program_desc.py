@@ -1,6 +1,8 @@
 """Paddle's ProgramDesc protobuf (``*.pdmodel``, ``__model__``, 1.x ``model``; ``framework/framework.proto``),
 decoded without Paddle or the protobuf package into blocks, variables and ops."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 from ..errors import SourceFormatError

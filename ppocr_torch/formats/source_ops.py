@@ -6,6 +6,8 @@ bias (any BatchNorm that follows a conv folded in), Linear weights [out, in] (to
 weight/bias/eps, LSTM per layer and direction in torch gate order (i, f, g, o).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +20,7 @@ class SourceOp:
     kind: str  # "conv" | "linear" | "layernorm" | "lstm" | "batchnorm" | "affine" (scalar scale*x+bias)
     params: dict  # name -> np.ndarray (float32; float64 where the conversion computed it: a folded BatchNorm)
     attrs: dict = field(default_factory=dict)  # stride/padding/groups/eps/hidden_size ...
-    output: "str | None" = None  # name of the op's output tensor in the source graph (for per-layer parity)
+    output: str | None = None  # name of the op's output tensor in the source graph (for per-layer parity)
     source_names: tuple = ()  # names of the source tensors this op consumed
 
     def describe(self):

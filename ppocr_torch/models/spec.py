@@ -1,5 +1,7 @@
 """Declarative model specs: one object builds the module, drives the converter and fills the registry."""
 
+from __future__ import annotations
+
 import copy
 import json
 from dataclasses import asdict, dataclass, field
