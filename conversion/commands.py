@@ -55,17 +55,14 @@ def parity_against(model, reference, *, images=None, limit=None, tolerance=1e-5)
 
 
 def adapt_charset(model, dict_path, use_space_char, *, seed=0, name=None):
-    """Keep backbone and neck; a freshly initialised CTC classifier for the new character set (``name``: the
-    new model's name, default unchanged)."""
-    chars = read_dict_file(dict_path)
-    charset = build_charset(chars, use_space_char)
-    old = model.spec.num_classes
+    """Keep backbone and neck; a new CTC classifier for the new character set (``RecModel.reset_head``: rows of
+    characters in both sets copied, the others initialised under ``seed``)."""
+    old = set(model.charset)
     torch.manual_seed(seed)
-    model.head.reset_classifier(len(charset))
-    model.spec = model.spec.replace(num_classes=len(charset), dictionary=Path(dict_path).name,
-                                    use_space_char=use_space_char, name=name or model.spec.name)
-    model.charset = charset
-    return f"new CTC classifier initialised for {len(charset)} classes (was {old}); needs fine-tuning"
+    model.reset_head(dict_path, use_space_char=use_space_char, name=name)
+    kept = sum(c in old for c in model.charset)
+    return (f"new CTC classifier for {model.spec.num_classes} classes (was {len(old)}), {kept} rows kept from the "
+            "old one (characters in both sets); needs fine-tuning")
 
 
 def write_outputs(model, out_dir, meta, entry):

@@ -130,6 +130,14 @@ def test_charset_on_an_official_model_keeps_its_backbone_and_neck(tmp_path, conv
     assert classifier == {"head.ctc_head.fc.weight", "head.ctc_head.fc.bias"}
     assert all(torch.equal(ours[k], official[k]) for k in official if k not in classifier)  # backbone + neck
     assert ours["head.ctc_head.fc.weight"].shape == (11, 64)
+    # blank and the ten digits are in the official set: their rows start trained
+    from ppocr_torch.charset import packaged_charset
+    from ppocr_torch.registry import get_entry
+
+    old = packaged_charset(get_entry("en_PP-OCRv3_rec").spec)
+    rows = [old.index(c) for c in model.charset]
+    for key in classifier:
+        assert torch.equal(ours[key], official[key][rows])
     entry = json.loads(pth.with_suffix(".json").read_text(encoding="utf-8"))
     assert "needs fine-tuning" in entry["notes"][0] and entry["source"]["base_model"] == "en_PP-OCRv3_rec"
     bad = run("convert", "en_PP-OCRv3_rec", "--charset", d, "--update-registry", "--out", out)

@@ -102,3 +102,36 @@ def test_same_maxpool_equals_padded_max_pool2d():
     out = SamePool2x2()(x)
     assert torch.equal(ref, out)
     assert out[0, 0, -1, -1] == -1e30
+
+
+def test_reset_head_keeps_common_rows_and_describes_itself(tmp_path):
+    """``RecModel.reset_head``: a new classifier for a new character set; rows of characters in both sets are
+    the old ones, new characters get fresh rows; spec and charset describe the result, which saves and loads."""
+    import torch
+
+    from ppocr_torch import load_model
+    from ppocr_torch.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = load_model("en_PP-OCRv3_rec", pretrained=False)
+    old_w = model.classifier().weight.detach().clone()
+    old_b = model.classifier().bias.detach().clone()
+    old = list(model.charset)
+    d = tmp_path / "mine.txt"
+    d.write_text("a\nb\n€\n7\n", encoding="utf-8")
+    assert model.reset_head(d, name="mine_rec") is model
+    assert model.charset == ["blank", "a", "b", "€", "7", " "] and model.spec.num_classes == 6
+    assert model.spec.dictionary == "mine.txt" and model.spec.name == "mine_rec" and model.spec.use_space_char
+    w, b = model.classifier().weight, model.classifier().bias
+    for i, c in enumerate(model.charset):
+        if c in old:
+            assert torch.equal(w[i], old_w[old.index(c)]) and b[i] == old_b[old.index(c)], c
+    assert not torch.equal(w[3], old_w[0])  # "€" is new: not a copy of any row
+    x = torch.rand(1, 3, 48, 96)
+    assert model.eval()(x).shape[-1] == 6
+    path = tmp_path / "mine.pth"
+    save_checkpoint(path, model)
+    again = load_checkpoint(path)
+    assert again.charset == model.charset and torch.equal(again(x), model(x))
+    model.reset_head(["x", "y"], use_space_char=False)
+    assert model.charset == ["blank", "x", "y"] and model.spec.dictionary == "custom"

@@ -1,5 +1,12 @@
 """The recognition network: backbone -> neck -> head, with stage outputs on demand."""
 
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
 from torch import nn
 
 
@@ -38,3 +45,56 @@ class RecModel(nn.Module):
     @property
     def num_classes(self):
         return self.head.out_channels
+
+    def classifier(self) -> nn.Linear:
+        """The last linear layer: the CTC classifier over ``charset``."""
+        head = self.head.ctc_head if hasattr(self.head, "ctc_head") else self.head
+        return head.fc if head.mid_channels is None else head.fc2
+
+    def reset_head(self, charset: str | os.PathLike | Sequence[str], *, use_space_char: bool | None = None,
+                   name: str | None = None, keep_common: bool = True) -> RecModel:
+        """Replace the CTC classifier by one for a new character set, in place; returns ``self``.
+
+        Args:
+            charset: a PaddleOCR dictionary file (one character per line) or the characters themselves, in
+                class order; the blank class is put first.
+            use_space_char: append the space class (PaddleOCR's ``use_space_char``); default: as the model.
+            name: the new model's name in its spec (default: unchanged).
+            keep_common: copy the old classifier's rows (weight and bias) for the blank and every character
+                present in both sets, so that common characters start trained; the other rows are freshly
+                initialised (``nn.Linear``'s default, under the caller's torch seed).
+
+        The spec records the new class count, dictionary (the file's name, or ``"custom"``) and space flag, and
+        ``charset`` the new class list, so a saved checkpoint describes itself.
+        """
+        from ..charset import build_charset, read_dict_file
+
+        if isinstance(charset, (str, os.PathLike)) and not isinstance(charset, str) or \
+                isinstance(charset, str) and Path(charset).is_file():
+            chars, dictionary = read_dict_file(charset), Path(charset).name
+        elif isinstance(charset, str):
+            raise FileNotFoundError(f"reset_head: dictionary file {charset!r} does not exist (pass a list of "
+                                    "characters to give them directly)")
+        else:
+            chars, dictionary = [str(c) for c in charset], "custom"
+        if not chars:
+            raise ValueError("reset_head: the new character set is empty")
+        space = self.spec.use_space_char if use_space_char is None and self.spec is not None else bool(use_space_char)
+        new = build_charset(chars, space)
+        old_fc, old = self.classifier(), list(self.charset or [])
+        self.head.reset_classifier(len(new))
+        fc = self.classifier()
+        if keep_common and old:
+            where = {c: i for i, c in reversed(list(enumerate(old)))}  # first occurrence wins
+            pairs = [(i, where[c]) for i, c in enumerate(new) if c in where]
+            with torch.no_grad():
+                dst = torch.tensor([i for i, _ in pairs], dtype=torch.long)
+                src = torch.tensor([j for _, j in pairs], dtype=torch.long)
+                fc.weight[dst] = old_fc.weight[src].to(fc.weight.dtype)
+                if fc.bias is not None and old_fc.bias is not None:
+                    fc.bias[dst] = old_fc.bias[src].to(fc.bias.dtype)
+        if self.spec is not None:
+            self.spec = self.spec.replace(num_classes=len(new), dictionary=dictionary, use_space_char=space,
+                                          name=name or self.spec.name)
+        self.charset = new
+        return self
