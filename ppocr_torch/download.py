@@ -1,40 +1,36 @@
-"""Finding a registry model's checkpoint on disk, downloading it into the cache when needed.
+"""Where a registry model's checkpoint comes from, fetched into the cache when needed.
 
-Where weights come from, in this order:
+In this order, each step only when the one before has nothing:
 
 * **embedded**: shipped inside the package (``ppocr_torch/weights/``);
 * **local**: a folder named by ``$PPOCR_TORCH_WEIGHTS_DIR`` (several folders: separated by ``os.pathsep``)
-  holding the registry file ``<name>-<sha8>.pth`` (checked against the registry's sha256), or, for a
+  holding the registry file ``<name>-<sha8>.pth`` (checked against the registry's sha256 or digest), or, for a
   model the registry has no checkpoint for yet, a file the user converted himself (``<name>.pth`` or
   ``<name>-*.pth``);
 * **cached**: ``cache_dir()/<file>``, where :func:`cache_dir` is ``$PPOCR_TORCH_HOME`` or, by default,
   ``<torch hub dir>/checkpoints`` (``$TORCH_HOME/hub/checkpoints``, where ``torch.hub`` downloads to);
-* **download**: fetched from the mirrors of ``$PPOCR_TORCH_WEIGHTS_URL`` (a comma-separated list of base
-  URLs, tried in order), else from the entry's explicit ``url``, else from :data:`DEFAULT_WEIGHTS_BASE_URL`.
+* **release**: the project's release files, from the mirrors of ``$PPOCR_TORCH_WEIGHTS_URL`` (a comma-separated
+  list of base URLs, tried in order), else the entry's explicit ``url``, else :data:`DEFAULT_WEIGHTS_BASE_URL`;
+* **official**: PaddleOCR's own download converted here (:mod:`ppocr_torch.official`).
 
-Downloads stream into ``<cache>/<file>.part``; an interrupted transfer is resumed with an HTTP ``Range``
-request (a server that ignores ``Range`` restarts it from zero), connection errors and 5xx answers are
-retried with exponential backoff (4xx answers are not), and the file is checked against the registry's
-sha256 before it is renamed onto its final name, so a file under the final name is always complete and
-verified. A lock file ``<cache>/<file>.lock`` (``fcntl.flock``) makes concurrent processes download a file
-once: the others wait and then use it. A cached file whose hash no longer matches is fetched again.
-
+The transfer itself (resume, retries, sha256 before the rename) is :mod:`ppocr_torch.transport`; a lock file
+``<cache>/<file>.lock`` (:mod:`ppocr_torch.filelock`) makes concurrent processes fetch a file once.
 ``PPOCR_TORCH_OFFLINE=1`` (or ``download=False``) never touches the network: a missing file raises
 :class:`~ppocr_torch.errors.WeightsNotCachedError` naming the file, its URL and the command that fetches it.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from .errors import ChecksumError, DownloadError, WeightsNotCachedError
+from .filelock import FileLock
+from .transport import download_file
 
 __all__ = [
     "DEFAULT_WEIGHTS_BASE_URL",
@@ -60,26 +56,12 @@ ENV_URL = "PPOCR_TORCH_WEIGHTS_URL"
 ENV_DIR = "PPOCR_TORCH_WEIGHTS_DIR"
 ENV_OFFLINE = "PPOCR_TORCH_OFFLINE"
 
-_TIMEOUT = (15, 60)  # (connect, read) seconds per request
-_CHUNK = 1 << 16
-_RETRIES = 4  # extra attempts per URL after a connection error, a cut transfer or a 5xx answer
-_BACKOFF = 1.0  # seconds before the first retry; doubled for each further one
-_BACKOFF_MAX = 30.0
-_LOCK_TIMEOUT = 3600.0  # seconds to wait for another process's download of the same file
-_LOCK_POLL = 0.1
-_RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
 _TRUE = ("1", "true", "yes", "on")
-_sleep = time.sleep  # between retries (replaceable in tests)
 
 # (path, size, mtime_ns, sha256) of files verified in this process, so that repeated loads of the same
 # cached file do not hash it again.
 _verified: set[tuple[str, int, int, str]] = set()
 _verified_lock = threading.Lock()
-# In-process lock per target: flock is per open file description, so threads of one process need their own.
-_thread_locks: dict[str, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
-
-
 # -- configuration --------------------------------------------------------------------------------------
 
 
@@ -269,7 +251,7 @@ def resolve_weights(entry, *, download: bool = True, progress: bool | None = Non
             _require_weights(entry)  # raises: nothing converted, nothing to convert from
     if not download or is_offline():
         raise _not_cached_error(entry, target, offline=is_offline())
-    with _FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
+    with FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
         if _cached_ok(target, w):  # another process fetched it while we waited
             return target
         _unlink(target)  # corrupt or stale: fetch it again
@@ -284,7 +266,7 @@ def _fetch_weights(entry, target: Path, progress: bool | None) -> Path:
     w = entry.weights
     if w is not None:
         try:
-            _download(weights_urls(entry), target, sha256=w.sha256, size=w.size, progress=progress)
+            download_file(weights_urls(entry), target, sha256=w.sha256, size=w.size, progress=progress)
             return target
         except (DownloadError, ChecksumError) as exc:
             if not official_urls(entry):
@@ -345,11 +327,11 @@ def fetch_url(url: str, target: Path, *, sha256: str | None = None, progress: bo
         return target
     if is_offline():
         raise DownloadError(f"cannot download {url}: offline mode (${ENV_OFFLINE}) is on")
-    with _FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
+    with FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
         if target.is_file() and (sha256 is None or _matches(target, sha256)):
             return target
         _unlink(target)
-        _download([url], target, sha256=sha256, size=None, progress=progress)
+        download_file([url], target, sha256=sha256, size=None, progress=progress)
     return target
 
 
@@ -466,308 +448,6 @@ def _write_verified(target: Path, sha256: str, write, *, source: str) -> None:
         raise
 
 
-# -- cross-process lock ---------------------------------------------------------------------------------
-
-
-class _FileLock:
-    """Exclusive lock on ``path`` across processes (``fcntl.flock``) and threads.
-
-    The lock file is removed on release. A waiter that acquired the lock on a file that was removed (or
-    replaced) meanwhile notices it (inode check) and locks the current file instead, so at most one
-    holder exists at any time and no lock file is left behind.
-    """
-
-    def __init__(self, path: Path, *, label: str, progress: bool | None, timeout: float | None = None):
-        self.path = path
-        self.label = label
-        self.progress = progress
-        self.timeout = _LOCK_TIMEOUT if timeout is None else timeout
-        self._fd: int | None = None
-        with _thread_locks_guard:
-            self._tlock = _thread_locks.setdefault(str(path), threading.Lock())
-
-    def __enter__(self):
-        deadline = time.monotonic() + self.timeout
-        if not self._tlock.acquire(timeout=max(self.timeout, 0)):
-            raise DownloadError(self._timeout_message())
-        try:
-            self._acquire_file(deadline)
-        except BaseException:
-            self._tlock.release()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            if self._fd is not None:
-                _unlink(self.path)  # while still holding it (see the class docstring)
-                _unlock(self._fd)
-                os.close(self._fd)
-                self._fd = None
-        finally:
-            self._tlock.release()
-
-    def _timeout_message(self) -> str:
-        return (f"timed out after {self.timeout:.0f} s waiting for another process downloading "
-                f"{self.label} (lock file {str(self.path)!r})")
-
-    def _acquire_file(self, deadline: float) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        told = False
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                while not _try_lock(fd):
-                    if time.monotonic() >= deadline:
-                        raise DownloadError(self._timeout_message())
-                    if not told and _show_progress(self.progress):
-                        print(f"waiting for another process downloading {self.label} ...", file=sys.stderr)
-                        told = True
-                    time.sleep(_LOCK_POLL)
-                try:
-                    same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-                except FileNotFoundError:
-                    same = False
-            except BaseException:
-                os.close(fd)
-                raise
-            if same:
-                self._fd = fd
-                return
-            _unlock(fd)  # the file we locked was removed by its previous holder: lock the new one
-            os.close(fd)
-
-
-try:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                return False
-            raise
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-except ImportError:  # Windows
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-
-# -- HTTP -----------------------------------------------------------------------------------------------
-
-
-class _Failure(DownloadError):
-    """One URL failed; ``retry`` says whether trying it again may help."""
-
-    def __init__(self, message: str, *, retry: bool):
-        super().__init__(message)
-        self.retry = retry
-
-
-def _download(urls: list[str], target: Path, *, sha256: str | None, size: int | None,
-              progress: bool | None) -> None:
-    """Fetch ``target`` from the first of ``urls`` that serves the right file (call with the lock held).
-
-    The transfer goes to ``<target>.part`` (kept after a connection failure, for resuming); once the
-    sha256 matches, the part file is renamed onto ``target``. A file with the wrong hash is deleted.
-    """
-    import requests
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    failures: list[tuple[str, Exception]] = []
-    with requests.Session() as session:
-        for url in urls:
-            try:
-                resumed = _fetch(session, url, part, size=size, progress=progress, label=target.name)
-                if _publish(part, target, sha256):
-                    return
-                if resumed:  # the earlier partial file may have been bad: try once more from zero
-                    _unlink(part)
-                    _fetch(session, url, part, size=size, progress=progress, label=target.name)
-                    if _publish(part, target, sha256):
-                        return
-                from .files import sha256_file
-
-                actual = sha256_file(part) if part.is_file() else "?"
-                _unlink(part)
-                raise ChecksumError(
-                    f"{target.name} from {url} has sha256 {actual}, expected {sha256}; the file was "
-                    "discarded (corrupt transfer or wrong file at that URL)"
-                )
-            except ChecksumError as exc:
-                _unlink(part)
-                failures.append((url, exc))
-            except DownloadError as exc:  # the part file is kept: the next URL or call resumes it
-                failures.append((url, exc))
-    if len(failures) == 1:
-        url, exc = failures[0]
-        if isinstance(exc, _Failure):
-            raise DownloadError(str(exc)) from exc
-        raise exc
-    summary = "; ".join(f"{url}: {_strip_url(str(exc), url)}" for url, exc in failures)
-    cls = ChecksumError if all(isinstance(e, ChecksumError) for _, e in failures) else DownloadError
-    raise cls(f"cannot download {target.name} from any of {len(failures)} URLs: {summary}")
-
-
-def _strip_url(message: str, url: str) -> str:
-    for prefix in (f"cannot download {url}: ",):
-        if message.startswith(prefix):
-            return message[len(prefix):]
-    return message
-
-
-def _publish(part: Path, target: Path, sha256: str | None) -> bool:
-    """Rename ``part`` onto ``target`` if its sha256 matches (any, when ``sha256`` is None); False (part
-    kept) otherwise."""
-    from .files import sha256_file
-
-    if sha256 is not None and sha256_file(part).lower() != sha256.lower():
-        return False
-    os.chmod(part, 0o644)
-    os.replace(part, target)
-    return True
-
-
-def _fetch(session, url: str, part: Path, *, size: int | None, progress: bool | None, label: str) -> bool:
-    """Complete ``part`` from ``url``, resuming what it holds; retries with backoff. Returns whether the
-    transfer resumed an existing partial file."""
-    resumed_any = False
-    attempt = 0
-    while True:
-        try:
-            resumed_any |= _fetch_once(session, url, part, size=size, progress=progress, label=label)
-            return resumed_any
-        except _Failure as exc:
-            if not exc.retry or attempt >= _RETRIES:
-                if attempt:
-                    raise _Failure(f"{exc} (after {attempt + 1} attempts)", retry=False) from exc
-                raise
-        attempt += 1
-        _sleep(min(_BACKOFF * 2 ** (attempt - 1), _BACKOFF_MAX))
-
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
-
-def _fetch_once(session, url: str, part: Path, *, size: int | None, progress: bool | None,
-                label: str) -> bool:
-    """One GET of ``url`` into ``part`` (with a Range header when ``part`` holds a prefix)."""
-    import requests
-
-    offset = part.stat().st_size if part.is_file() else 0
-    if size and offset > size:  # cannot be a prefix of the file
-        _unlink(part)
-        offset = 0
-    if size and offset == size:
-        return True  # complete already (its hash decides)
-    headers = {"Accept-Encoding": "identity"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    try:
-        resp = session.get(url, stream=True, timeout=_TIMEOUT, headers=headers, allow_redirects=True)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=True) from exc
-    except requests.RequestException as exc:  # invalid URL, unsupported scheme, ...
-        raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=False) from exc
-    with resp:
-        status = resp.status_code
-        if status == 416 and offset:  # the partial file does not fit the file there: start over
-            _unlink(part)
-            raise _Failure(f"cannot download {url}: the server refused to resume (HTTP 416)", retry=True)
-        if status in _RETRY_STATUS:
-            raise _Failure(f"cannot download {url}: HTTP {status} {resp.reason or ''}".rstrip(), retry=True)
-        if status not in (200, 206):
-            raise _Failure(f"cannot download {url}: HTTP {status} {resp.reason or ''}".rstrip(), retry=False)
-        mode = "ab"
-        start = offset
-        if status == 206:
-            m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-            if not m or int(m.group(1)) != offset:  # not the range we asked for: start over
-                _unlink(part)
-                raise _Failure(f"cannot download {url}: unexpected Content-Range "
-                               f"{resp.headers.get('Content-Range')!r}", retry=True)
-        else:  # 200: the whole file (the server ignored Range, or we asked for all of it)
-            mode, start = "wb", 0
-        length = resp.headers.get("Content-Length")
-        expected_end = start + int(length) if length and length.isdigit() else None
-        if size and expected_end is not None and expected_end != size and status == 200:
-            raise ChecksumError(f"{url} serves {expected_end} bytes, the registry expects {size}: "
-                                f"not the file {label}; nothing was saved")
-        received = start
-        bar = _progress_bar(size or expected_end, label, start, progress)
-        try:
-            with open(part, mode) as fh:
-                try:
-                    for block in resp.iter_content(chunk_size=_CHUNK):
-                        fh.write(block)
-                        received += len(block)
-                        if bar is not None:
-                            bar.update(len(block))
-                except (requests.RequestException, OSError) as exc:
-                    if not isinstance(exc, (requests.RequestException, ConnectionError)):
-                        raise  # disk full and the like: not the network's fault
-                    raise _Failure(f"cannot download {url}: transfer cut after {received} bytes "
-                                   f"({_reason(exc)})", retry=True) from exc
-        finally:
-            if bar is not None:
-                bar.close()
-        if expected_end is not None and received < expected_end:
-            raise _Failure(f"cannot download {url}: transfer cut after {received} of {expected_end} bytes",
-                           retry=True)
-        if size and received < size:
-            raise _Failure(f"cannot download {url}: transfer cut after {received} of {size} bytes",
-                           retry=True)
-        return start > 0
-
-
-def _reason(exc: BaseException) -> str:
-    """A short reason for a requests/urllib3 exception (e.g. ``[Errno 111] Connection refused``)."""
-    text = str(exc)
-    m = re.search(r"\[Errno -?\d+\][^'\")]*", text)
-    if m:
-        return m.group(0).strip()
-    for marker in ("Read timed out", "Connection aborted", "Connection broken", "timed out"):
-        if marker in text:
-            return text[text.index(marker):].split("'")[0].split('"')[0].rstrip(".,( ") or marker
-    return text or type(exc).__name__
-
-
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _progress_bar(total: int | None, label: str, initial: int, progress: bool | None):
-    """A tqdm bar on stderr, or None when not wanted (``progress=False``, or stderr not a terminal)."""
-    if not _show_progress(progress):
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-                file=sys.stderr, leave=False)
-
-
 # -- cache inspection -----------------------------------------------------------------------------------
 
 
@@ -820,7 +500,7 @@ def clear_cache(entries=None) -> tuple[list[dict], list[dict]]:
         path = f["path"]
         final = path.name[: -len(".part")] if path.name.endswith(".part") else path.name
         try:
-            with _FileLock(path.with_name(final + ".lock"), label=final, progress=False, timeout=0):
+            with FileLock(path.with_name(final + ".lock"), label=final, progress=False, timeout=0):
                 path.unlink()
         except DownloadError:  # locked: being downloaded right now
             skipped.append(f)

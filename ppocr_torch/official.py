@@ -223,9 +223,9 @@ class _NoBar:
 
 
 def _steps_bar(label: str, progress: bool | None):
-    from .download import _show_progress
+    from .progress import show_progress
 
-    if not _show_progress(progress):
+    if not show_progress(progress):
         return _NoBar()
     from tqdm import tqdm
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ppocr_torch import download, registry
+from ppocr_torch import download, registry, transport
 from ppocr_torch.errors import CheckpointError, ChecksumError, DownloadError, WeightsNotCachedError
 from ppocr_torch.registry import WeightsInfo, get_entry
 
@@ -216,7 +216,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PPOCR_TORCH_HOME", str(home))
     for var in ("PPOCR_TORCH_OFFLINE", "PPOCR_TORCH_WEIGHTS_URL", "PPOCR_TORCH_WEIGHTS_DIR"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(download, "_BACKOFF", 0.01)
+    monkeypatch.setattr(transport, "_BACKOFF", 0.01)
     return home
 
 
@@ -369,13 +369,13 @@ def test_http_404_is_download_error_without_retry(served, cache, checkpoint):
 def test_connection_refused_is_download_error(cache, checkpoint, monkeypatch):
     url = refused_url(checkpoint.file)
     calls = []
-    monkeypatch.setattr(download, "_sleep", calls.append)
+    monkeypatch.setattr(transport, "_sleep", calls.append)
     with pytest.raises(DownloadError) as info:
         download.resolve_weights(checkpoint.entry(url), progress=False)
     msg = str(info.value)
     assert url in msg and "Connection refused" in msg
-    assert f"after {download._RETRIES + 1} attempts" in msg
-    assert calls == [0.01 * 2 ** i for i in range(download._RETRIES)], "exponential backoff"
+    assert f"after {transport._RETRIES + 1} attempts" in msg
+    assert calls == [0.01 * 2 ** i for i in range(transport._RETRIES)], "exponential backoff"
     assert _listing(cache) == []
 
 
@@ -402,7 +402,7 @@ def test_partial_file_survives_failure_and_is_resumed_later(served, cache, check
     cut = len(checkpoint.data) // 2
     served.cut[checkpoint.file] = [cut]
     entry = checkpoint.entry(served.url + checkpoint.file)
-    monkeypatch.setattr(download, "_RETRIES", 0)
+    monkeypatch.setattr(transport, "_RETRIES", 0)
     with pytest.raises(DownloadError) as info:
         download.resolve_weights(entry, progress=False)
     assert "cut" in str(info.value)

@@ -1,0 +1,202 @@
+"""The HTTP transport of downloads: one file from the first of several URLs into ``<target>.part``, resumed with
+``Range`` after a cut, retried with backoff on connection errors and 5xx answers (never on 4xx), renamed onto
+the target only when its sha256 matches. Callers hold the file's lock (``filelock.FileLock``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from .errors import ChecksumError, DownloadError
+from .files import sha256_file
+from .progress import progress_bar
+
+_TIMEOUT = (15, 60)  # (connect, read) seconds per request
+_CHUNK = 1 << 16
+_RETRIES = 4  # extra attempts per URL after a connection error, a cut transfer or a 5xx answer
+_BACKOFF = 1.0  # seconds before the first retry; doubled for each further one
+_BACKOFF_MAX = 30.0
+_RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
+_sleep = time.sleep  # between retries (replaceable in tests)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+class _Failure(DownloadError):
+    """One URL failed; ``retry`` says whether trying it again may help."""
+
+    def __init__(self, message: str, *, retry: bool):
+        super().__init__(message)
+        self.retry = retry
+
+
+def download_file(urls: list[str], target: Path, *, sha256: str | None, size: int | None,
+              progress: bool | None) -> None:
+    """Fetch ``target`` from the first of ``urls`` that serves the right file (call with the lock held).
+
+    The transfer goes to ``<target>.part`` (kept after a connection failure, for resuming); once the
+    sha256 matches, the part file is renamed onto ``target``. A file with the wrong hash is deleted.
+    """
+    import requests
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    failures: list[tuple[str, Exception]] = []
+    with requests.Session() as session:
+        for url in urls:
+            try:
+                resumed = _fetch(session, url, part, size=size, progress=progress, label=target.name)
+                if _publish(part, target, sha256):
+                    return
+                if resumed:  # the earlier partial file may have been bad: try once more from zero
+                    _unlink(part)
+                    _fetch(session, url, part, size=size, progress=progress, label=target.name)
+                    if _publish(part, target, sha256):
+                        return
+                actual = sha256_file(part) if part.is_file() else "?"
+                _unlink(part)
+                raise ChecksumError(
+                    f"{target.name} from {url} has sha256 {actual}, expected {sha256}; the file was "
+                    "discarded (corrupt transfer or wrong file at that URL)"
+                )
+            except ChecksumError as exc:
+                _unlink(part)
+                failures.append((url, exc))
+            except DownloadError as exc:  # the part file is kept: the next URL or call resumes it
+                failures.append((url, exc))
+    if len(failures) == 1:
+        url, exc = failures[0]
+        if isinstance(exc, _Failure):
+            raise DownloadError(str(exc)) from exc
+        raise exc
+    summary = "; ".join(f"{url}: {_strip_url(str(exc), url)}" for url, exc in failures)
+    cls = ChecksumError if all(isinstance(e, ChecksumError) for _, e in failures) else DownloadError
+    raise cls(f"cannot download {target.name} from any of {len(failures)} URLs: {summary}")
+
+
+def _strip_url(message: str, url: str) -> str:
+    for prefix in (f"cannot download {url}: ",):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
+def _publish(part: Path, target: Path, sha256: str | None) -> bool:
+    """Rename ``part`` onto ``target`` if its sha256 matches (any, when ``sha256`` is None); False (part
+    kept) otherwise."""
+    if sha256 is not None and sha256_file(part).lower() != sha256.lower():
+        return False
+    os.chmod(part, 0o644)
+    os.replace(part, target)
+    return True
+
+
+def _fetch(session, url: str, part: Path, *, size: int | None, progress: bool | None, label: str) -> bool:
+    """Complete ``part`` from ``url``, resuming what it holds; retries with backoff. Returns whether the
+    transfer resumed an existing partial file."""
+    resumed_any = False
+    attempt = 0
+    while True:
+        try:
+            resumed_any |= _fetch_once(session, url, part, size=size, progress=progress, label=label)
+            return resumed_any
+        except _Failure as exc:
+            if not exc.retry or attempt >= _RETRIES:
+                if attempt:
+                    raise _Failure(f"{exc} (after {attempt + 1} attempts)", retry=False) from exc
+                raise
+        attempt += 1
+        _sleep(min(_BACKOFF * 2 ** (attempt - 1), _BACKOFF_MAX))
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+def _fetch_once(session, url: str, part: Path, *, size: int | None, progress: bool | None,
+                label: str) -> bool:
+    """One GET of ``url`` into ``part`` (with a Range header when ``part`` holds a prefix)."""
+    import requests
+
+    offset = part.stat().st_size if part.is_file() else 0
+    if size and offset > size:  # cannot be a prefix of the file
+        _unlink(part)
+        offset = 0
+    if size and offset == size:
+        return True  # complete already (its hash decides)
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        resp = session.get(url, stream=True, timeout=_TIMEOUT, headers=headers, allow_redirects=True)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=True) from exc
+    except requests.RequestException as exc:  # invalid URL, unsupported scheme, ...
+        raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=False) from exc
+    with resp:
+        status = resp.status_code
+        if status == 416 and offset:  # the partial file does not fit the file there: start over
+            _unlink(part)
+            raise _Failure(f"cannot download {url}: the server refused to resume (HTTP 416)", retry=True)
+        if status in _RETRY_STATUS:
+            raise _Failure(f"cannot download {url}: HTTP {status} {resp.reason or ''}".rstrip(), retry=True)
+        if status not in (200, 206):
+            raise _Failure(f"cannot download {url}: HTTP {status} {resp.reason or ''}".rstrip(), retry=False)
+        mode = "ab"
+        start = offset
+        if status == 206:
+            m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if not m or int(m.group(1)) != offset:  # not the range we asked for: start over
+                _unlink(part)
+                raise _Failure(f"cannot download {url}: unexpected Content-Range "
+                               f"{resp.headers.get('Content-Range')!r}", retry=True)
+        else:  # 200: the whole file (the server ignored Range, or we asked for all of it)
+            mode, start = "wb", 0
+        length = resp.headers.get("Content-Length")
+        expected_end = start + int(length) if length and length.isdigit() else None
+        if size and expected_end is not None and expected_end != size and status == 200:
+            raise ChecksumError(f"{url} serves {expected_end} bytes, the registry expects {size}: "
+                                f"not the file {label}; nothing was saved")
+        received = start
+        bar = progress_bar(size or expected_end, label, start, progress)
+        try:
+            with open(part, mode) as fh:
+                try:
+                    for block in resp.iter_content(chunk_size=_CHUNK):
+                        fh.write(block)
+                        received += len(block)
+                        if bar is not None:
+                            bar.update(len(block))
+                except (requests.RequestException, OSError) as exc:
+                    if not isinstance(exc, (requests.RequestException, ConnectionError)):
+                        raise  # disk full and the like: not the network's fault
+                    raise _Failure(f"cannot download {url}: transfer cut after {received} bytes "
+                                   f"({_reason(exc)})", retry=True) from exc
+        finally:
+            if bar is not None:
+                bar.close()
+        if expected_end is not None and received < expected_end:
+            raise _Failure(f"cannot download {url}: transfer cut after {received} of {expected_end} bytes",
+                           retry=True)
+        if size and received < size:
+            raise _Failure(f"cannot download {url}: transfer cut after {received} of {size} bytes",
+                           retry=True)
+        return start > 0
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a requests/urllib3 exception (e.g. ``[Errno 111] Connection refused``)."""
+    text = str(exc)
+    m = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+    if m:
+        return m.group(0).strip()
+    for marker in ("Read timed out", "Connection aborted", "Connection broken", "timed out"):
+        if marker in text:
+            return text[text.index(marker):].split("'")[0].split('"')[0].rstrip(".,( ") or marker
+    return text or type(exc).__name__
