@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..bn_fold import fold_batchnorm
 from ..errors import SourceFormatError
 
 
@@ -32,10 +33,8 @@ class SourceOp:
 def fold_bn_into_conv(weight, bias, gamma, beta, mean, var, eps):
     """Fold an inference BatchNorm into the preceding conv, in float64, returned in float64: ``load_pairs``
     rounds them to the model's float32 and keeps the exact values for the float64 parity check."""
-    w = weight.astype(np.float64)
-    scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + float(eps))
-    b = np.zeros(w.shape[0]) if bias is None else bias.astype(np.float64)
-    return w * scale[:, None, None, None], (b - mean.astype(np.float64)) * scale + beta.astype(np.float64)
+    f64 = [None if a is None else np.asarray(a, dtype=np.float64) for a in (weight, bias, gamma, beta, mean, var)]
+    return fold_batchnorm(*f64, float(eps))
 
 
 # ----- parametric ops of a Paddle inference program -----------------------------------------------------

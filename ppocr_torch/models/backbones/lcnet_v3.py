@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...bn_fold import fold_batchnorm_module
 from ..layers import ConvBNAct, Conv2dBN, LearnableAffineBlock, SqueezeExcite
+from ..layers import make_divisible as _make_divisible
 from ..layers.paddle_float import BatchNorm2d
 
 # rows: (kernel, in, out, stride, use_se), channels before scaling -- PaddleOCR's NET_CONFIG_det, row for row
@@ -40,10 +42,8 @@ DET_NECK_CHANNELS = (16, 24, 56, 480)  # PaddleOCR's mv_c: 1x1 projections of th
 
 
 def make_divisible(v, divisor=16, min_value=None):
-    """Round ``v`` to the nearest multiple of ``divisor`` (at least ``min_value``), never below 90% of ``v``."""
-    min_value = divisor if min_value is None else min_value
-    out = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    return out + divisor if out < 0.9 * v else out
+    """PPLCNetV3's channel rounding: to multiples of 16."""
+    return _make_divisible(v, divisor, min_value)
 
 
 class Act(nn.Module):
@@ -66,13 +66,6 @@ class Act(nn.Module):
 def ConvBNLayer(in_channels, out_channels, kernel_size, stride, groups=1):
     """PaddleOCR's LCNetV3 ``ConvBNLayer``: ``conv`` (no bias, padding (k-1)//2) + ``bn``, no activation."""
     return Conv2dBN(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups)
-
-
-def _fold_bn(kernel, bn):
-    """(kernel * gamma / std, beta - mean * gamma / std) in float64."""
-    std = torch.sqrt(bn.running_var.double() + bn.eps)
-    t = bn.weight.double() / std
-    return kernel * t[:, None, None, None], bn.bias.double() - bn.running_mean.double() * t
 
 
 class LearnableRepLayer(nn.Module):
@@ -115,18 +108,18 @@ class LearnableRepLayer(nn.Module):
         kernel = torch.zeros(self.out_channels, per_group, k, k, dtype=torch.float64, device=ref.device)
         bias = torch.zeros(self.out_channels, dtype=torch.float64, device=ref.device)
         for conv in self.conv_kxk:
-            w, b = _fold_bn(conv.conv.weight.double(), conv.bn)
+            w, b = fold_batchnorm_module(conv.conv.weight, None, conv.bn)
             kernel += w
             bias += b
         if self.conv_1x1 is not None:
-            w, b = _fold_bn(self.conv_1x1.conv.weight.double(), self.conv_1x1.bn)
+            w, b = fold_batchnorm_module(self.conv_1x1.conv.weight, None, self.conv_1x1.bn)
             kernel += F.pad(w, [k // 2] * 4)
             bias += b
         if self.identity is not None:
             eye = torch.zeros_like(kernel)
             idx = torch.arange(self.in_channels, device=ref.device)
             eye[idx, idx % per_group, k // 2, k // 2] = 1.0
-            w, b = _fold_bn(eye, self.identity)
+            w, b = fold_batchnorm_module(eye, None, self.identity)
             kernel += w
             bias += b
         return kernel, bias

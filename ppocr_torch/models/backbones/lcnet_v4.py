@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...bn_fold import fold_batchnorm_module
 from ..layers import ConvBNAct, Conv2dBN, SqueezeExcite, make_act
 from ..layers.paddle_float import BatchNorm2d
 
@@ -101,13 +102,12 @@ class RepDWConv(nn.Module):
         w = fused.weight.double()
         w = w + F.pad(self.conv1.weight.double(), [p, p, p, p])
         w = w + F.pad(torch.ones_like(self.conv1.weight, dtype=torch.float64), [p, p, p, p])
-        bn = self.bn
-        scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        w, b = fold_batchnorm_module(w, fused.bias, self.bn)
         dtype = self.conv1.weight.dtype
         conv = nn.Conv2d(self.channels, self.channels, k, 1, (k - 1) // 2, groups=self.channels, bias=True,
                          device=self.conv1.weight.device, dtype=dtype)
-        conv.weight.copy_((w * scale[:, None, None, None]).to(dtype))
-        conv.bias.copy_((bn.bias.double() + (fused.bias.double() - bn.running_mean.double()) * scale).to(dtype))
+        conv.weight.copy_(w.to(dtype))
+        conv.bias.copy_(b.to(dtype))
         self.reparam_conv = conv
         del self.conv, self.conv1, self.bn
         return self

@@ -14,10 +14,10 @@ Two details of PaddleOCR's code that decide the function computed, kept on purpo
   (the first "small" block with ``small_stride[0] == 1``) has no shortcut even when channels agree.
 """
 
-import torch
 from torch import nn
 
-from ..layers import ConvBNAct, HardSigmoid
+from ..layers import ConvBNAct, HardSigmoid, SqueezeExcite
+from ..layers import make_divisible as _make_divisible
 
 # rows: (kernel, expand, out, use_se, act, stride) before scaling -- PaddleOCR's cfg tables, row for row;
 # "S0".."S3" are replaced by the model's large_stride/small_stride entries
@@ -57,12 +57,8 @@ SE_SLOPE = 0.2  # PaddleOCR SEModule: F.hardsigmoid(x, slope=0.2, offset=0.5)
 
 
 def make_divisible(v, divisor=8, min_value=None):
-    """PaddleOCR's channel rounding: nearest multiple of ``divisor``, at least ``min_value``, never below 90%."""
-    min_value = divisor if min_value is None else min_value
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
+    """MobileNetV3's channel rounding: to multiples of 8."""
+    return _make_divisible(v, divisor, min_value)
 
 
 def _resolve_stride(s, strides):
@@ -71,21 +67,6 @@ def _resolve_stride(s, strides):
     if isinstance(s, tuple):
         return tuple(_resolve_stride(x, strides) for x in s)
     return s
-
-
-class SEModule(nn.Module):
-    """global mean -> ``conv1`` (1x1, bias) -> ReLU -> ``conv2`` (1x1, bias) -> hard-sigmoid gate -> scale."""
-
-    def __init__(self, channels, reduction=4, slope=SE_SLOPE):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels // reduction, 1)
-        self.relu = nn.ReLU()
-        self.conv2 = nn.Conv2d(channels // reduction, channels, 1)
-        self.gate = HardSigmoid(slope, 0.5)
-
-    def forward(self, x):
-        s = x.mean(dim=(2, 3), keepdim=True)
-        return x * self.gate(self.conv2(self.relu(self.conv1(s))))
 
 
 def _conv_bn(in_c, out_c, k, stride, padding, groups=1, act=None):
@@ -105,7 +86,7 @@ class ResidualUnit(nn.Module):
         self.bottleneck_conv = _conv_bn(mid_channels, mid_channels, kernel_size, stride, (kernel_size - 1) // 2,
                                         groups=mid_channels, act=act)
         if self.if_se:
-            self.mid_se = SEModule(mid_channels, slope=se_slope)
+            self.mid_se = SqueezeExcite(mid_channels, 4, gate=HardSigmoid(se_slope, 0.5))
         self.linear_conv = _conv_bn(mid_channels, out_channels, 1, 1, 0, act=None)
 
     def forward(self, inputs):

@@ -4,19 +4,8 @@ import torch
 from torch import nn
 
 from ..necks import SequenceEncoder
+from ..layers.conv_bn import fuse_conv_bn
 from ..layers.paddle_float import BatchNorm1d
-
-
-@torch.no_grad()
-def _fold_bn_into_conv1d(conv, bn):
-    """A Conv1d with bias equal to ``bn(conv(x))`` in eval mode (folded in float64)."""
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
-    fused = nn.Conv1d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True, device=conv.weight.device, dtype=conv.weight.dtype)
-    fused.weight.copy_((conv.weight.double() * scale[:, None, None]).to(conv.weight.dtype))
-    fused.bias.copy_(((bias - bn.running_mean.double()) * scale + bn.bias.double()).to(conv.weight.dtype))
-    return fused
 
 
 def guide_layer(channels, kernel_size=5, bn_eps=1e-5):
@@ -73,7 +62,7 @@ class CTCHead(nn.Module):
             g = self.guide_layer
             for i in (0, 3):
                 if isinstance(g[i + 1], nn.BatchNorm1d):
-                    g[i] = _fold_bn_into_conv1d(g[i], g[i + 1])
+                    g[i] = fuse_conv_bn(g[i], g[i + 1])
                     g[i + 1] = nn.Identity()
         return self
 

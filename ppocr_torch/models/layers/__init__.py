@@ -4,6 +4,7 @@ from .activations import HardSigmoid, make_act
 from .affine import LearnableAffineBlock
 from .conv_bn import ConvBNAct, Conv2dBN, fuse_conv_bn
 from .padding import SamePad2d
-from .squeeze_excite import SqueezeExcite
+from .squeeze_excite import SqueezeExcite, make_divisible
 
-__all__ = ["HardSigmoid", "LearnableAffineBlock", "make_act", "ConvBNAct", "Conv2dBN", "fuse_conv_bn", "SamePad2d", "SqueezeExcite"]
+__all__ = ["HardSigmoid", "LearnableAffineBlock", "make_act", "ConvBNAct", "Conv2dBN", "fuse_conv_bn", "SamePad2d",
+           "SqueezeExcite", "make_divisible"]

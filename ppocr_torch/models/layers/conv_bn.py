@@ -7,6 +7,7 @@ PaddleOCR names these parts differently per family (``conv``/``bn``, ``_conv``/`
 import torch
 from torch import nn
 
+from ...bn_fold import fold_batchnorm_module
 from .activations import make_act
 from .paddle_float import BatchNorm2d
 
@@ -15,17 +16,13 @@ PADDLE_BN_EPS = 1e-5  # paddle.nn.BatchNorm2D / BatchNorm default epsilon
 
 @torch.no_grad()
 def fuse_conv_bn(conv, bn):
-    """Return a new Conv2d equal to ``bn(conv(x))`` in eval mode (folded in float64)."""
-    w = conv.weight.double()
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(bn.running_mean, dtype=torch.float64)
-    fused = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-        conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
-        device=conv.weight.device, dtype=conv.weight.dtype,
-    )
-    fused.weight.copy_((w * scale[:, None, None, None]).to(conv.weight.dtype))
-    fused.bias.copy_(((bias - bn.running_mean.double()) * scale + bn.bias.double()).to(conv.weight.dtype))
+    """A new Conv1d/Conv2d equal to ``bn(conv(x))`` in eval mode (folded in float64, rounded once)."""
+    w, b = fold_batchnorm_module(conv.weight, conv.bias, bn)
+    fused = type(conv)(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                       conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
+                       device=conv.weight.device, dtype=conv.weight.dtype)
+    fused.weight.copy_(w.to(conv.weight.dtype))
+    fused.bias.copy_(b.to(conv.weight.dtype))
     return fused
 
 
