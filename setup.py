@@ -35,7 +35,9 @@ setup(
     extras_require={
         # build-time only: the conversion tool and the parity tests against the official runtimes
         "convert": ["onnx>=1.14", "onnxruntime>=1.16", "paddlepaddle>=3.0", "pyyaml"],
-        "test": ["pytest>=7", "pillow", "onnx>=1.14", "onnxruntime>=1.16", "pyyaml"],
+        # everything the test suite needs (requirements-test.txt adds the runtime dependencies and build tools)
+        "test": ["pytest>=7", "pillow", "onnx>=1.14", "onnxruntime>=1.16", "pyyaml", "paddlepaddle>=3.0", "setuptools",
+                 "wheel"],
     },
     entry_points={"console_scripts": ["ppocr-torch = ppocr_torch.cli:main"]},
     classifiers=[

@@ -165,6 +165,9 @@ def build_parser():
                    "inference.pdiparams [+ inference.yml]) of a registry model; checked against Paddle Inference")
     c.add_argument("--use-space-char", dest="use_space_char", action="store_true", default=None,
                    help="the --dict/--charset dictionary is used with the space character")
+    c.add_argument("--reverse-text", dest="reverse_text", action=argparse.BooleanOptionalAction, default=None,
+                   help="right-to-left display order of an own model's text (default: as PaddleOCR's decoder "
+                        "decides for the config: reversed iff its dictionary path contains 'arabic')")
     c.add_argument("--static-v1", dest="static_v1", help="PaddleOCR 1.x saved model folder (model + params, __model__ ...)")
     c.add_argument("--charset", help="replace the CTC classifier by a new one for this dictionary (fine-tuning)")
     c.add_argument("--against", help="reference export (.onnx or Paddle inference folder) for a --checkpoint")

@@ -94,7 +94,7 @@ def run_convert_checkpoint(args):
     from .training import convert_checkpoint
 
     model, notes = convert_checkpoint(args.checkpoint, args.config, name=args.name, dict_path=args.dict,
-                                      branch=args.branch)
+                                      branch=args.branch, reverse_text=args.reverse_text)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     report = parity_against(model, args.against, images=args.images, limit=args.limit) if args.against else None
@@ -140,6 +140,7 @@ def run_convert_export(args, source, fmt):
         if chars is None:
             raise ConversionError(f"{source}: needs --dict (the model's character dictionary)")
         spec, notes = spec_from_config(load_yaml(args.config), name=args.name or default_name, dict_chars=chars,
+                                       reverse_text=args.reverse_text,
                                        dictionary_file=dict_name)
     elif args.model:
         base = registry.get_entry(args.model).spec

@@ -59,17 +59,26 @@ def _input_height(cfg):
     raise ConversionError("cannot find the input shape (Global.d2s_train_image_shape or RecResizeImg.image_shape)")
 
 
-def _extra(g):
+def _extra(g, reverse_text, notes):
+    """``max_text_length`` and the reading order. ``reverse_text``: True/False as the caller says; None: what
+    PaddleOCR's decoder would do with this config (it reverses the text iff the dictionary path contains
+    "arabic"), stated in the notes so that the choice is visible and can be overridden."""
     extra = {}
     if g.get("max_text_length"):
         extra["max_text_length"] = g["max_text_length"]
-    if "arabic" in str(g.get("character_dict_path", "")):
-        extra["reverse_text"] = True  # PaddleOCR's decoder reverses the text of its "arabic" dictionaries
+    if reverse_text is None:
+        reverse_text = "arabic" in str(g.get("character_dict_path", ""))
+        if reverse_text:
+            notes.append("reverse_text: PaddleOCR's decoder reverses the text of this config (its dictionary path "
+                         "contains 'arabic'); pass --no-reverse-text to keep the model's order")
+    if reverse_text:
+        extra["reverse_text"] = True
     return extra
 
 
-def spec_from_config(cfg, *, name, dict_chars, dictionary_file=None, branch="Student"):
-    """Return (ModelSpec, notes). ``dict_chars``: the dictionary lines (without blank/space)."""
+def spec_from_config(cfg, *, name, dict_chars, dictionary_file=None, branch="Student", reverse_text=None):
+    """Return (ModelSpec, notes). ``dict_chars``: the dictionary lines (without blank/space); ``reverse_text``:
+    the right-to-left display order (None: PaddleOCR's behaviour for this config, see ``_extra``)."""
     from ppocr_torch.models.backbones import get_backbone
     from ppocr_torch.models.necks.sequence_encoder import ENCODERS
 
@@ -115,5 +124,5 @@ def spec_from_config(cfg, *, name, dict_chars, dictionary_file=None, branch="Stu
     dict_name = Path(dictionary_file or g.get("character_dict_path") or "custom_dict.txt").name
     spec = ModelSpec(name=name, backbone=backbone, neck=neck, head=head, input_height=_input_height(cfg),
                      num_classes=num_classes, dictionary=dict_name, use_space_char=use_space,
-                     family=bname, extra=_extra(g))
+                     family=bname, extra=_extra(g, reverse_text, notes))
     return spec, notes

@@ -34,14 +34,15 @@ def resolve_dictionary(cfg, dict_path=None):
     raise ConversionError(f"dictionary {ref!r} (from the config) not found: pass --dict PATH")
 
 
-def convert_checkpoint(pdparams, config, *, name=None, dict_path=None, branch="Student"):
+def convert_checkpoint(pdparams, config, *, name=None, dict_path=None, branch="Student", reverse_text=None):
     """Return (deploy-form model, notes)."""
     from ppocr_torch.models import build_model, reparameterize_model
 
     cfg = load_yaml(config) if not isinstance(config, dict) else config
     chars, dict_name = resolve_dictionary(cfg, dict_path)
     name = name or (cfg.get("Global") or {}).get("model_name") or Path(pdparams).stem
-    spec, notes = spec_from_config(cfg, name=name, dict_chars=chars, dictionary_file=dict_name, branch=branch)
+    spec, notes = spec_from_config(cfg, name=name, dict_chars=chars, dictionary_file=dict_name, branch=branch,
+                                   reverse_text=reverse_text)
     charset = build_charset(chars, spec.use_space_char)
     src = read_pdparams(pdparams)
     model = build_model(spec, form="train", charset=charset)

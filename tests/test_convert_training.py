@@ -167,3 +167,22 @@ def test_inconsistent_lstm_alias_is_an_error(official, tmp_path):
     with pytest.raises(ConversionError) as info:
         convert_checkpoint(save_pdparams(state, tmp_path / "x.pdparams"), cfg)
     assert key in str(info.value)
+
+
+def test_reading_order_is_explicit_or_paddleocrs_rule_stated():
+    """An own model's right-to-left display order: given by the caller, or PaddleOCR's decoder rule (reversed
+    iff the dictionary path contains "arabic"), which is then stated in the notes."""
+    import copy
+
+    from conversion.config import spec_from_config
+
+    cfg = copy.deepcopy(V6_CONFIG)
+    cfg.setdefault("Global", {})["character_dict_path"] = "ppocr/utils/dict/arabic_dict.txt"
+    chars = list("abc")
+    spec, notes = spec_from_config(cfg, name="mine", dict_chars=chars)
+    assert spec.extra.get("reverse_text") is True and any("--no-reverse-text" in n for n in notes)
+    spec, notes = spec_from_config(cfg, name="mine", dict_chars=chars, reverse_text=False)
+    assert "reverse_text" not in spec.extra and not any("reverse" in n for n in notes)
+    cfg["Global"]["character_dict_path"] = "my_dict.txt"
+    assert "reverse_text" not in spec_from_config(cfg, name="mine", dict_chars=chars)[0].extra
+    assert spec_from_config(cfg, name="mine", dict_chars=chars, reverse_text=True)[0].extra["reverse_text"] is True

@@ -1,6 +1,8 @@
 """Every registry model: its entry is complete, its dictionary matches its class count, and it builds and
 runs a forward pass of the right shape (random weights where no checkpoint exists yet)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -78,3 +80,16 @@ def test_every_paddlex_recognizer_name_resolves_with_its_paddlex_url(name):
     assert name == entry.name or name in entry.aliases
     urls = {entry.official.get("inference_url"), entry.official.get("paddlex_inference_url")}
     assert PADDLEX_URL.format(name) in urls
+
+
+def test_the_test_extra_matches_the_test_requirements():
+    """setup.py's ``test`` extra holds every non-runtime requirement of requirements-test.txt."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    reqs = [line.split("#")[0].strip() for line in (root / "requirements-test.txt").read_text().splitlines()]
+    reqs = {re.split(r"[<>=!\[ ]", r)[0].lower() for r in reqs if r}
+    setup = (root / "setup.py").read_text()
+    runtime = set(re.findall(r'"([a-z0-9_-]+)[^"]*"', setup.split("install_requires=[")[1].split("]")[0]))
+    test = set(re.findall(r'"([a-z0-9_-]+)[^"]*"', setup.split('"test": [')[1].split("]")[0]))
+    assert reqs - runtime == test
