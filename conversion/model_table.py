@@ -14,10 +14,22 @@ START, END = "<!-- models-table:start -->", "<!-- models-table:end -->"
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+_BUILT = {}  # architecture (spec without the class count) -> (parameters, classes, classifier inputs)
+
+
 def _params(spec):
+    """Deploy-form parameter count; one model built per architecture, the classifier's share scaled to the
+    class count (models that differ only in their dictionary)."""
     from ppocr_torch.models import build_model
 
-    return sum(p.numel() for p in build_model(spec).parameters())
+    key = spec.replace(name="x", num_classes=2, dictionary="", extra={}).to_dict()
+    key = repr(sorted(key.items()))
+    if key not in _BUILT:
+        model = build_model(spec)
+        fc = model.classifier()
+        _BUILT[key] = (sum(p.numel() for p in model.parameters()), spec.num_classes, fc.in_features)
+    total, classes, inputs = _BUILT[key]
+    return total + (spec.num_classes - classes) * (inputs + 1)
 
 
 def _weights(entry):

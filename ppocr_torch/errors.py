@@ -18,6 +18,10 @@ class UnknownModelError(PPOCRTorchError, ValueError):
     """A model name is not in the registry."""
 
 
+class RegistryError(PPOCRTorchError, ValueError):
+    """The registry's data is inconsistent (a duplicate name or alias, an entry that does not parse)."""
+
+
 class SpecMismatchError(PPOCRTorchError, ValueError):
     """Weights, spec and character set disagree (e.g. class count vs dictionary size)."""
 

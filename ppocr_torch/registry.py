@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 
-from .errors import UnknownModelError
+from .errors import RegistryError, UnknownModelError
 from .models.spec import ModelSpec
 
 DEFAULT_MODEL = "PP-OCRv6_small_rec"
@@ -63,18 +63,28 @@ def _entry_from_dict(d):
 
 @functools.lru_cache(maxsize=1)
 def _load():
+    return load_zoo(resources.files("ppocr_torch").joinpath("zoo"))
+
+
+def load_zoo(folder):
+    """``(entries by name, alias -> name)`` from the ``*.json`` family files of ``folder``.
+
+    Raises RegistryError naming the file for a duplicate name or alias, or an entry that does not parse."""
     entries = []
-    for f in sorted(resources.files("ppocr_torch").joinpath("zoo").iterdir(), key=lambda f: f.name):
+    for f in sorted(folder.iterdir(), key=lambda f: f.name):
         if f.name.endswith(".json"):
-            entries += [(f.name, _entry_from_dict(d)) for d in json.loads(f.read_text(encoding="utf-8"))["models"]]
+            try:
+                entries += [(f.name, _entry_from_dict(d)) for d in json.loads(f.read_text(encoding="utf-8"))["models"]]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise RegistryError(f"zoo/{f.name}: invalid registry entry ({type(exc).__name__}: {exc})") from exc
     by_name, aliases = {}, {}
     for fname, e in entries:
         if e.name in by_name or e.name in aliases:
-            raise RuntimeError(f"zoo/{fname}: duplicate model {e.name!r}")
+            raise RegistryError(f"zoo/{fname}: duplicate model {e.name!r}")
         by_name[e.name] = e
         for a in e.aliases:
             if a in aliases or a in by_name:
-                raise RuntimeError(f"zoo/{fname}: duplicate alias {a!r}")
+                raise RegistryError(f"zoo/{fname}: duplicate alias {a!r}")
             aliases[a] = e.name
     return by_name, aliases
 
