@@ -92,11 +92,22 @@ def test_pretrained_false_builds_random_weights_not_the_official_ones():
     assert random.weights_meta == {} and official.weights_meta["name"] == "PP-OCRv6_small_rec"
 
 
-def test_readme_model_table_is_up_to_date():
-    from conversion.model_table import README, render
+def test_generated_model_docs_are_up_to_date():
+    from conversion.model_table import expected_docs
 
-    text = README.read_text(encoding="utf-8")
-    assert render() in text, "README model table is stale: run python -m conversion.model_table --write"
+    for path, text in expected_docs().items():
+        assert path.is_file() and path.read_text(encoding="utf-8") == text, \
+            f"{path.name} is stale: run python -m conversion.model_table --write"
+
+
+def test_readme_stays_short_and_its_links_resolve():
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert len(readme.encode("utf-8")) <= 8192
+    links = re.findall(r"\]\(([^)#]+)", readme)
+    assert links and all((root / link).exists() for link in links if not link.startswith("http")), links
 
 
 # PaddleX's official model list (paddlex/inference/utils/official_models.py, ALL_MODELS): its CTC text
