@@ -136,7 +136,10 @@ def _fetch_once(session, url: str, part: Path, *, size: int | None, progress: bo
     try:
         resp = session.get(url, stream=True, timeout=_TIMEOUT, headers=headers, allow_redirects=True)
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=True) from exc
+        # a host name that does not resolve will not resolve a few seconds later either: fail fast (the
+        # next URL or mirror is tried at once); refused or reset connections and timeouts are retried
+        unresolved = "NameResolutionError" in repr(exc) or "Name or service not known" in str(exc)
+        raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=not unresolved) from exc
     except requests.RequestException as exc:  # invalid URL, unsupported scheme, ...
         raise _Failure(f"cannot download {url}: {_reason(exc)}", retry=False) from exc
     with resp:

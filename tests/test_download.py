@@ -379,6 +379,16 @@ def test_connection_refused_is_download_error(cache, checkpoint, monkeypatch):
     assert _listing(cache) == []
 
 
+def test_a_host_that_does_not_resolve_fails_at_once(cache, checkpoint, monkeypatch):
+    url = "http://no-such-host.invalid/weights/" + checkpoint.file  # .invalid never resolves (RFC 6761)
+    calls = []
+    monkeypatch.setattr(transport, "_sleep", calls.append)
+    with pytest.raises(DownloadError) as info:
+        download.resolve_weights(checkpoint.entry(url), progress=False)
+    assert url in str(info.value) and calls == [], "name resolution failures are not retried"
+    assert _listing(cache) == []
+
+
 def test_5xx_is_retried(served, cache, checkpoint):
     served.fail[checkpoint.file] = [503, 500]
     path = download.resolve_weights(checkpoint.entry(served.url + checkpoint.file), progress=False)
