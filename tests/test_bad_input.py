@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, official_source
+from helpers import ROOT
 from reference import Official, ctc_decode, resize_norm_img
 
 SAMPLE = ROOT / "samples" / "sample_line.png"
@@ -71,7 +71,7 @@ def test_gray_rgba_16bit_and_float_versions_of_the_sample_read_the_same(rec, sam
     assert rgb_rec(rgba).text == SAMPLE_TEXT
 
 
-def test_a_20000_px_line_matches_the_official_model(rec, sample_bgr):
+def test_a_20000_px_line_matches_the_official_model(rec, sample_bgr, official_source):
     """A very long line is read in one pass, exactly as the official model reads it."""
     reps = -(-20000 // sample_bgr.shape[1])
     line = np.ascontiguousarray(np.tile(sample_bgr, (1, reps, 1))[:, :20000])

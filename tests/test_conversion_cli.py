@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, convert_official, official_source
+from helpers import ROOT
 from paddle_ckpt import paddle_state, save_pdparams, unfuse
 from test_convert_training import V2_CONFIG
 
@@ -20,7 +20,7 @@ def run(*args, timeout=900):
 
 
 @pytest.fixture(scope="module")
-def v2(converted_dir, tmp_path_factory):
+def v2(converted_dir, tmp_path_factory, convert_official):
     d = tmp_path_factory.mktemp("cli")
     model, _, onnx_path, *_ = convert_official("ch_PP-OCRv2_rec", converted_dir)
     ckpt = save_pdparams(paddle_state(unfuse(model), prefix="Student."), d / "best_accuracy.pdparams")
@@ -75,7 +75,7 @@ def test_failures_name_the_problem_and_write_nothing(v2, tmp_path, problem):
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_verify_passes_for_the_right_model_and_fails_for_a_perturbed_one(v2, converted_dir, tmp_path):
+def test_verify_passes_for_the_right_model_and_fails_for_a_perturbed_one(v2, converted_dir, tmp_path, convert_official):
     import torch
 
     _, _, _, ckpt, _ = convert_official("ch_PP-OCRv2_rec", converted_dir)
@@ -111,7 +111,7 @@ def test_own_onnx_export_and_new_charset(v2, tmp_path):
     assert m.charset[1:] == list("0123456789") and m.head.fc2.out_features == 11
 
 
-def test_charset_on_an_official_model_keeps_its_backbone_and_neck(tmp_path, converted_dir):
+def test_charset_on_an_official_model_keeps_its_backbone_and_neck(tmp_path, converted_dir, convert_official):
     """``convert NAME --charset`` : parity of the official weights first, then a new classifier; a new model
     (``NAME_<dict>``), never a registry entry."""
     d = tmp_path / "digits.txt"

@@ -8,7 +8,6 @@ import pytest
 import torch
 import yaml
 
-from conftest import convert_official
 from paddle_ckpt import paddle_state, save_pdparams, unfuse
 
 V2_ARCH = {"model_type": "rec", "algorithm": "CRNN", "Transform": None,
@@ -36,7 +35,7 @@ V6_CONFIG = {  # as configs/rec/PP-OCRv6/PP-OCRv6_small_rec.yml
 
 
 @pytest.fixture(scope="module")
-def official(converted_dir):
+def official(converted_dir, convert_official):
     return {n: convert_official(n, converted_dir) for n in ("ch_PP-OCRv2_rec", "PP-OCRv6_small_rec")}
 
 

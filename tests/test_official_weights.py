@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import LINES_DIR, ROOT, official_export_folder, pack_tar
+from helpers import LINES_DIR, ROOT, pack_tar
 from test_download import WeightsServer
 
 # registry name -> (official file name the server holds, folder inside the tar, files)
@@ -32,7 +32,7 @@ LINES = sorted(LINES_DIR.glob("*.png"))[:24:2]
 
 
 @pytest.fixture(scope="module")
-def official_tars():
+def official_tars(official_export_folder):
     out = {}
     for name, (tar, top, files) in OFFICIAL.items():
         folder = official_export_folder(name)
@@ -64,7 +64,7 @@ def _tar_requests(server, tar):
 
 @pytest.mark.paddle
 @pytest.mark.parametrize("name", ["PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_rec", "ch_PP-OCRv3_rec", "en_PP-OCRv3_rec"])
-def test_the_paddle_free_reader_gives_paddles_tensors_op_for_op(name):
+def test_the_paddle_free_reader_gives_paddles_tensors_op_for_op(name, official_export_folder):
     """Every real Paddle export reachable here, PIR and ProgramDesc alike: the same ops, attributes, source
     parameters and bit-identical tensors as Paddle's own loading of the same files."""
     pytest.importorskip("paddle")
@@ -82,7 +82,7 @@ def test_the_paddle_free_reader_gives_paddles_tensors_op_for_op(name):
             assert a.params[k].dtype == b.params[k].dtype and np.array_equal(a.params[k], b.params[k]), (i, k)
 
 
-def test_reading_imports_no_paddle_onnx_or_protobuf():
+def test_reading_imports_no_paddle_onnx_or_protobuf(official_export_folder):
     names = ["PP-OCRv5_mobile_rec", "PP-OCRv4_mobile_rec", "ch_PP-OCRv3_rec", "en_PP-OCRv3_rec"]
     folders = [str(official_export_folder(n)) for n in names]
     code = textwrap.dedent("""
@@ -128,7 +128,7 @@ print(json.dumps(out))
 
 
 def test_a_runtime_only_install_loads_official_models_through_torch_hub(runtime_venv, official_tars, tmp_path,
-                                                                       converted_dir):
+                                                                       converted_dir, convert_official):
     from ppocr_torch import registry
 
     hub_dir = tmp_path / "hub"  # hubconf.py alone, so that ppocr_torch is the installed wheel
@@ -158,7 +158,6 @@ def test_a_runtime_only_install_loads_official_models_through_torch_hub(runtime_
     # PP-OCRv4's PaddleX download is tried before PaddleOCR 2.x's (which the server holds)
     assert any(r["path"] == "/official/PP-OCRv4_mobile_rec_infer.tar" and r["status"] == 404 for r in log)
     # the texts equal those of the registered checkpoints (rebuilt byte for byte from the official ONNX exports)
-    from conftest import convert_official
     from ppocr_torch import Recognizer
 
     for name in OFFICIAL:

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, convert_official
+from helpers import ROOT, parity_select
 
 pytest.importorskip("paddle")
+pytestmark = pytest.mark.paddle
 
 NAME = "PP-OCRv5_mobile_rec"
 
@@ -63,7 +64,7 @@ def test_reader_finds_the_onnx_readers_ops(sources):
 
 
 @pytest.fixture(scope="module")
-def paddle_conversion(converted_dir):
+def paddle_conversion(converted_dir, convert_official):
     return convert_official(NAME, converted_dir, index=_source_index("paddle_inference"))
 
 
@@ -76,8 +77,7 @@ def test_conversion_passes_against_paddle_inference(paddle_conversion):
     model, pairs, path, ckpt, digest = paddle_conversion
     assert path.name == "inference.json" and runtime_name(path) == "paddle_inference"
     assert ckpt.is_file() and ckpt.name == f"{NAME}-{digest[:8]}.pth"
-    inputs = cv.parity_inputs(model.spec)
-    inputs = inputs[:2] + inputs[2::5]
+    inputs = parity_select(cv.parity_inputs(model.spec), NAME)
     report = output_parity(model, path, inputs, model.charset)
     assert report["inputs"] == len(inputs) >= 50
     assert report["text_agreement"] == 1.0, [i for i in report["items"] if not i["text_equal"]][:3]
@@ -88,7 +88,7 @@ def test_conversion_passes_against_paddle_inference(paddle_conversion):
     assert sum(s["ops"] for s in layers["stages"].values()) == len(pairs) == 108
 
 
-def test_paddle_and_onnx_conversions_agree(paddle_conversion, converted_dir):
+def test_paddle_and_onnx_conversions_agree(paddle_conversion, converted_dir, convert_official):
     from conversion import convert as cv
 
     model_pd, *_ = paddle_conversion

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 from conversion import convert as cv
 from conversion.cli import main
@@ -74,7 +74,8 @@ def test_a_model_that_fails_writes_nothing_and_fails_the_release(tmp_path, zoo_c
     assert {f.name: f.read_bytes() for f in zoo_copy.glob("*.json")} == before
 
 
-def test_official_urls_release_models_without_a_pinned_source(tmp_path, zoo_copy, capsys, monkeypatch):
+@pytest.mark.paddle
+def test_official_urls_release_models_without_a_pinned_source(tmp_path, zoo_copy, capsys, monkeypatch, official_source):
     """``--official-urls``: a model whose registry entry has no pinned wheel is fetched from PaddleOCR's download
     (a local mirror here, serving the official PP-OCRv5 inference files as PaddleOCR packs them)."""
     import dataclasses
@@ -82,7 +83,6 @@ def test_official_urls_release_models_without_a_pinned_source(tmp_path, zoo_copy
     from ppocr_torch import registry
     from test_official_url import TAR, _tar
 
-    from conftest import official_source
 
     entry = registry.get_entry("PP-OCRv5_mobile_rec")
     index = next(i for i, s in enumerate(entry.official["sources"]) if s["format"] == "paddle_inference")
