@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError, SpecMismatchError
+from .errors import CheckpointError, SpecError, SpecMismatchError
 from .files import atomic_write, sha256_file  # noqa: F401  (re-exported)
 
 FORMAT = "ppocr_torch.checkpoint/1"
@@ -96,7 +96,10 @@ def model_from_payload(payload, *, source="checkpoint"):
         raise CheckpointError(f"{source}: invalid spec: {exc}") from exc
     charset = list(payload["charset"])
     check_num_classes(charset, spec.num_classes)
-    model = build_model(spec, form=payload["form"], charset=charset)
+    try:
+        model = build_model(spec, form=payload["form"], charset=charset)
+    except SpecError as exc:
+        raise CheckpointError(f"{source}: its spec cannot be built: {exc}") from exc
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as exc:

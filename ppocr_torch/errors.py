@@ -22,6 +22,10 @@ class RegistryError(PPOCRTorchError, ValueError):
     """The registry's data is inconsistent (a duplicate name or alias, an entry that does not parse)."""
 
 
+class SpecError(PPOCRTorchError, ValueError):
+    """A model spec names an unknown component (backbone, neck, head, activation) or an invalid option of one."""
+
+
 class SpecMismatchError(PPOCRTorchError, ValueError):
     """Weights, spec and character set disagree (e.g. class count vs dictionary size)."""
 

@@ -14,6 +14,7 @@ import keyword
 import re
 
 from . import __version__
+from .errors import RegistryError
 
 __all__ = ["HUB_REPO", "HUB_REF", "entrypoint_name", "entrypoints", "make_entrypoint", "build_recognizer",
            "entrypoint_doc"]
@@ -43,7 +44,7 @@ def entrypoints(entries=None) -> dict[str, str]:
     """``{entrypoint name: canonical model name}`` for every registry model, sorted by entrypoint name.
 
     Raises:
-        RuntimeError: two models map to the same entrypoint name, or one takes a reserved name.
+        RegistryError: two models map to the same entrypoint name, or one takes a reserved name.
     """
     if entries is None:
         from .registry import entries as _entries
@@ -53,9 +54,9 @@ def entrypoints(entries=None) -> dict[str, str]:
     for e in entries:
         ep = entrypoint_name(e.name)
         if ep in RESERVED:
-            raise RuntimeError(f"model {e.name!r} would shadow the hub function {ep!r}")
+            raise RegistryError(f"model {e.name!r} would shadow the hub function {ep!r}")
         if ep in out:
-            raise RuntimeError(f"models {out[ep]!r} and {e.name!r} both map to the entrypoint {ep!r}")
+            raise RegistryError(f"models {out[ep]!r} and {e.name!r} both map to the entrypoint {ep!r}")
         out[ep] = e.name
     return dict(sorted(out.items()))
 

@@ -47,7 +47,7 @@ class TorchSlot:
                 for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                     out[p + sfx] = tuple(getattr(m, f"{p}_l{self.layer}{sfx}").shape)
             return out
-        raise AssertionError(self.kind)
+        raise ConversionError(f"internal: no parameter layout for op kind {self.kind!r}")
 
     def target_key(self, param):
         if self.kind == "lstm":

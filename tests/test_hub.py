@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ppocr_torch import hub, registry
-from ppocr_torch.errors import WeightsNotCachedError
+from ppocr_torch.errors import RegistryError, WeightsNotCachedError
 from test_download import cache, checkpoint, served, state_digest, use_registry  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,9 +84,9 @@ def test_every_registry_model_has_one_unique_entrypoint():
 
 def test_entrypoint_collision_is_an_error():
     e = registry.get_entry("PP-OCRv6_small_rec")
-    with pytest.raises(RuntimeError, match="both map"):
+    with pytest.raises(RegistryError, match="both map"):
         hub.entrypoints([e, dataclasses.replace(e, name="PP-OCRv6.small-rec")])
-    with pytest.raises(RuntimeError, match="shadow"):
+    with pytest.raises(RegistryError, match="shadow"):
         hub.entrypoints([dataclasses.replace(e, name="load-model")])
 
 

@@ -86,10 +86,32 @@ def test_training_key_names_mirror_paddleocr():
 def test_spec_round_trips_and_rejects_unknown_fields():
     spec = _spec("PP-OCRv6_small_rec")
     assert ModelSpec.from_dict(spec.to_dict()) == spec
-    with pytest.raises(ValueError):
+    from ppocr_torch.errors import SpecError
+
+    with pytest.raises(SpecError, match="bogus"):
         ModelSpec.from_dict({**spec.to_dict(), "bogus": 1})
-    with pytest.raises(ValueError):
+    with pytest.raises(SpecError, match="NoSuchNet"):
         build_model(spec.replace(backbone={"name": "NoSuchNet"}))
+    with pytest.raises(SpecError, match="NoSuchHead"):
+        build_model(spec.replace(head={"name": "NoSuchHead"}))
+
+
+def test_a_checkpoint_whose_spec_cannot_be_built_is_a_checkpoint_error(tmp_path):
+    import torch
+
+    from ppocr_torch.checkpoint import load_checkpoint, save_checkpoint
+    from ppocr_torch.errors import CheckpointError
+
+    from ppocr_torch import load_model
+
+    model = load_model("PP-OCRv6_tiny_rec", pretrained=False)
+    path = tmp_path / "m.pth"
+    save_checkpoint(path, model)
+    payload = torch.load(path, weights_only=True)
+    payload["spec"]["head"] = {"name": "Unknown"}
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="cannot be built"):
+        load_checkpoint(path)
 
 
 def test_same_maxpool_equals_padded_max_pool2d():

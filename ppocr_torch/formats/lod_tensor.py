@@ -133,7 +133,7 @@ def read_combined(path, names, *, sort=True):
     """
     order = sorted(names) if sort else list(names)
     if len(set(order)) != len(order):
-        raise ValueError("read_combined: duplicate variable names")
+        raise SourceFormatError(f"{path}: duplicate variable names in the program's parameter list")
     data = read_bytes(path)
     buf = Buffer(data, path)
     out = {}

@@ -4,13 +4,16 @@ One walker: every module that has ``reparameterize()`` (blocks, backbones) or ``
 (``ConvBNAct``) rewrites itself; the result computes the same function with fewer ops.
 """
 
+from __future__ import annotations
+
 import torch
+from torch import nn
 
 from .layers import ConvBNAct
 
 
 @torch.no_grad()
-def reparameterize_model(model):
+def reparameterize_model(model: nn.Module) -> nn.Module:
     """Convert ``model`` to its deploy form in place (idempotent) and return it."""
     was_training = model.training
     model.eval()

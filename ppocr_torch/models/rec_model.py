@@ -27,7 +27,7 @@ class RecModel(nn.Module):
         self.weights_meta = {}
         self.form = "train"
 
-    def forward(self, x, return_stages=False):
+    def forward(self, x: torch.Tensor, return_stages: bool = False) -> torch.Tensor | dict:
         feats = self.backbone(x)
         if self.neck is not None:
             seq = self.neck(feats)
@@ -43,7 +43,7 @@ class RecModel(nn.Module):
         return out
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return self.head.out_channels
 
     def classifier(self) -> nn.Linear:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import asdict, dataclass, field
+from ..errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -28,23 +29,23 @@ class ModelSpec:
     family: str = ""
     extra: dict = field(default_factory=dict)
 
-    def component(self, part):
+    def component(self, part: str) -> tuple[str, dict]:
         """A deep copy of ``backbone``/``neck``/``head`` split into (name, kwargs)."""
         c = copy.deepcopy(getattr(self, part))
         return c.pop("name"), c
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))  # plain str/int/float/bool/list/dict only
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict) -> ModelSpec:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown ModelSpec fields {sorted(unknown)}")
+            raise SpecError(f"unknown ModelSpec fields {sorted(unknown)}")
         return cls(**copy.deepcopy(d))
 
-    def replace(self, **changes):
+    def replace(self, **changes) -> ModelSpec:
         d = self.to_dict()
         d.update(changes)
         return ModelSpec.from_dict(d)

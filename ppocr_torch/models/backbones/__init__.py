@@ -1,6 +1,7 @@
 """Backbone families, one per file, looked up by PaddleOCR's class name (imported on first use)."""
 
 import importlib
+from ...errors import SpecError
 
 # PaddleOCR class name -> "module:class" in this package
 BACKBONES = {
@@ -17,7 +18,7 @@ BACKBONES = {
 def get_backbone(name):
     """The backbone class registered under PaddleOCR's ``name``."""
     if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)}")
+        raise SpecError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)}")
     module, cls = BACKBONES[name].split(":")
     return getattr(importlib.import_module(f".{module}", __name__), cls)
 

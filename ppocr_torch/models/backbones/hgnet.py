@@ -17,11 +17,14 @@ Deploy form: every ConvBNAct has its BatchNorm folded (``models/deploy.py``); no
 re-parameterized (the ESE convolution already has a bias and no norm).
 """
 
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNAct
+from ...errors import SpecError
 
 # in, mid, out, blocks, downsample, stride -- PaddleOCR PPHGNet_small ``stage_config_rec``, row for row
 STAGE_CONFIG_REC = {
@@ -48,7 +51,7 @@ class ESEModule(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 1, 1, 0)
         self.sigmoid = nn.Sigmoid()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.sigmoid(self.conv(x.mean(dim=(2, 3), keepdim=True)))
         return x * s
 
@@ -63,12 +66,12 @@ class HG_Block(nn.Module):  # noqa: N801 -- PaddleOCR's class name
         self.aggregation_conv = _cba(in_channels + layer_num * mid_channels, out_channels, 1)
         self.att = ESEModule(out_channels)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.att(self.aggregation_conv(dense_concat(self.layers, x)))
         return h + x if self.identity else h
 
 
-def dense_concat(layers, x):
+def dense_concat(layers: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``cat([x, l1(x), l2(l1(x)), ...], dim=1)``: the aggregated input of the HGNet blocks."""
     outputs = [x]
     for layer in layers:
@@ -89,7 +92,7 @@ class HG_Stage(nn.Module):  # noqa: N801
             for i in range(block_num)
         ])
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.has_downsample:
             x = self.downsample(x)
         return self.blocks(x)
@@ -101,7 +104,7 @@ class PPHGNet_small(nn.Module):  # noqa: N801
     def __init__(self, in_channels=3, det=False):
         super().__init__()
         if det:
-            raise ValueError("only the recognition variant of PPHGNet_small (det=False) is built here")
+            raise SpecError("only the recognition variant of PPHGNet_small (det=False) is built here")
         chans = (in_channels, *STEM_CHANNELS)
         self.stem = nn.Sequential(*[_cba(chans[i], chans[i + 1], 3, 2 if i == 0 else 1) for i in range(3)])
         self.stages = nn.ModuleList([
@@ -109,7 +112,7 @@ class PPHGNet_small(nn.Module):  # noqa: N801
         ])
         self.out_channels = STAGE_CONFIG_REC["stage4"][2]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)

@@ -28,6 +28,8 @@ Deploy form: every BatchNorm folded into its convolution (``models/deploy.py``);
 affine after the ReLU (it cannot be folded across the non-linearity), as in the official exports.
 """
 
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,6 +37,7 @@ from torch import nn
 from ..layers import ConvBNAct as _ConvBNAct
 from ..layers import LearnableAffineBlock
 from .hgnet import dense_concat
+from ...errors import SpecError
 
 # in, mid, out, blocks, downsample, light_block, kernel, layer_num, stride -- PaddleOCR PPHGNetV2_B4
 # ``stage_config_rec``, row for row
@@ -58,17 +61,17 @@ class ConvBNAct(_ConvBNAct):
         stride = tuple(stride) if isinstance(stride, (list, tuple)) else stride
         same = isinstance(padding, str)
         if same and padding.upper() != "SAME":
-            raise ValueError(f"unsupported padding {padding!r}")
+            raise SpecError(f"unsupported padding {padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding=None if same else (kernel_size - 1) // 2, groups=groups,
                          act="relu" if use_act else None, same_pad=same)
         if same and stride != 1:
-            raise ValueError("SAME padding is written out for stride-1 convolutions only")
+            raise SpecError("SAME padding is written out for stride-1 convolutions only")
         self.use_lab = bool(use_act and use_lab)
         if self.use_lab:
             self.lab = LearnableAffineBlock()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = super().forward(x)
         return self.lab(x) if self.use_lab else x
 
@@ -82,7 +85,7 @@ class LightConvBNAct(nn.Module):
         self.conv2 = ConvBNAct(out_channels, out_channels, kernel_size, groups=out_channels, use_act=True,
                                use_lab=use_lab)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.conv1(x))
 
 
@@ -90,7 +93,7 @@ class SameMaxPool2x2(nn.Module):
     """Paddle ``MaxPool2D(2, stride=1, ceil_mode=True, padding="SAME")``: the extra row/column goes to the
     bottom/right and never wins the max (padded with -inf)."""
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float("-inf")), 2, 1)
 
 
@@ -104,7 +107,7 @@ class StemBlock(nn.Module):
         self.stem4 = ConvBNAct(mid_channels, out_channels, 1, 1, use_lab=use_lab)
         self.pool = SameMaxPool2x2()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem1(x)
         x2 = self.stem2b(self.stem2a(x))  # PaddleOCR runs this branch before the pool
         x1 = self.pool(x)
@@ -125,7 +128,7 @@ class HGV2_Block(nn.Module):  # noqa: N801 -- PaddleOCR's class name
         self.aggregation_squeeze_conv = ConvBNAct(total, out_channels // 2, 1, 1, use_lab=use_lab)
         self.aggregation_excitation_conv = ConvBNAct(out_channels // 2, out_channels, 1, 1, use_lab=use_lab)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.aggregation_excitation_conv(self.aggregation_squeeze_conv(dense_concat(self.layers, x)))
         return h + x if self.identity else h
 
@@ -144,7 +147,7 @@ class HGV2_Stage(nn.Module):  # noqa: N801
             for i in range(block_num)
         ])
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.is_downsample:
             x = self.downsample(x)
         return self.blocks(x)
@@ -156,7 +159,7 @@ class PPHGNetV2(nn.Module):
     def __init__(self, stage_config, stem_channels, use_lab=False, text_rec=True, det=False):
         super().__init__()
         if det or not text_rec:
-            raise ValueError("only the text-recognition variant (text_rec=True, det=False) is built here")
+            raise SpecError("only the text-recognition variant (text_rec=True, det=False) is built here")
         self.text_rec = text_rec
         self.stem = StemBlock(*stem_channels, use_lab=use_lab, text_rec=text_rec)
         self.stages = nn.ModuleList([
@@ -165,7 +168,7 @@ class PPHGNetV2(nn.Module):
         ])
         self.out_channels = stage_config["stage4"][2]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)

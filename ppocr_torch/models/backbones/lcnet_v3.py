@@ -7,6 +7,8 @@ one biased convolution ``reparam_conv``; the ``LearnableAffineBlock`` scalars st
 inference exports (an ONNX ``Mul``/``Add`` pair with scalar constants).
 """
 
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,6 +17,7 @@ from ...bn_fold import fold_batchnorm_module
 from ..layers import ConvBNAct, Conv2dBN, LearnableAffineBlock, SqueezeExcite
 from ..layers import make_divisible as _make_divisible
 from ..layers.paddle_float import BatchNorm2d
+from ...errors import SpecError
 
 # rows: (kernel, in, out, stride, use_se), channels before scaling -- PaddleOCR's NET_CONFIG_det, row for row
 NET_CONFIG_det = {
@@ -56,10 +59,10 @@ class Act(nn.Module):
         elif act == "relu":
             self.act = nn.ReLU()
         else:
-            raise ValueError(f"PPLCNetV3 Act supports 'hswish' and 'relu', got {act!r}")
+            raise SpecError(f"PPLCNetV3 Act supports 'hswish' and 'relu', got {act!r}")
         self.lab = LearnableAffineBlock()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lab(self.act(x))
 
 
@@ -87,7 +90,7 @@ class LearnableRepLayer(nn.Module):
         self.act = Act()
         self.reparam_conv = None
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.reparam_conv is not None:
             out = self.lab(self.reparam_conv(x))
         else:
@@ -125,7 +128,7 @@ class LearnableRepLayer(nn.Module):
         return kernel, bias
 
     @torch.no_grad()
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         if self.reparam_conv is not None:
             return self
         kernel, bias = self._kernel_bias()
@@ -158,7 +161,7 @@ class LCNetV3Block(nn.Module):
             self.se = SELayer(in_channels)
         self.pw_conv = LearnableRepLayer(in_channels, out_channels, 1, 1, num_conv_branches=conv_kxk_num)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dw_conv(x)
         if self.use_se:
             x = self.se(x)
@@ -187,7 +190,7 @@ class PPLCNetV3(nn.Module):
                                              for c, m in zip(stage_out, DET_NECK_CHANNELS)])
             self.out_channels = [int(m * scale) for m in DET_NECK_CHANNELS]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         x = self.blocks2(x)
         outs = []
@@ -200,7 +203,7 @@ class PPLCNetV3(nn.Module):
             return F.adaptive_avg_pool2d(x, (1, 40))
         return F.avg_pool2d(x, (3, 2))
 
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         self.conv1.fuse()
         for m in self.modules():
             if isinstance(m, LearnableRepLayer):

@@ -5,6 +5,8 @@ Deploy form (``reparameterize()``): every branch and BatchNorm folded into one c
 inference exports are.
 """
 
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,6 +14,7 @@ from torch import nn
 from ...bn_fold import fold_batchnorm_module
 from ..layers import ConvBNAct, Conv2dBN, SqueezeExcite, make_act
 from ..layers.paddle_float import BatchNorm2d
+from ...errors import SpecError
 
 # rows: (kernel, in, out, stride, use_se) -- PaddleOCR NET_CONFIG_REC, row for row
 NET_CONFIG_REC = {
@@ -51,7 +54,7 @@ class SamePool2x2(nn.Module):
     """Paddle's ``MaxPool2D(2, stride=1, padding="SAME")``: pad right/bottom with -inf, take the max of the four
     shifted views. Exactly the same values as ``max_pool2d`` and several times faster on CPU (no indices)."""
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (0, 1, 0, 1), value=float("-inf"))
         return torch.maximum(torch.maximum(x[:, :, :-1, :-1], x[:, :, :-1, 1:]),
                              torch.maximum(x[:, :, 1:, :-1], x[:, :, 1:, 1:]))
@@ -69,7 +72,7 @@ class StemBlock(nn.Module):
         self.stem4 = ConvBNAct(mid_channels, out_channels, 1, 1, act="relu")
         self.pool = SamePool2x2()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem1(x)
         x2 = self.stem2b(self.stem2a(x))
         x1 = self.pool(x)
@@ -88,13 +91,13 @@ class RepDWConv(nn.Module):
         self.bn = BatchNorm2d(channels, 1e-5)
         self.reparam_conv = None
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.reparam_conv is not None:
             return self.reparam_conv(x)
         return self.bn(self.conv(x) + self.conv1(x) + x)
 
     @torch.no_grad()
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         if self.reparam_conv is not None:
             return self
         k, p = self.kernel_size, self.kernel_size // 2
@@ -133,13 +136,13 @@ class LCNetV4Block(nn.Module):
         self.channel_mixer.add_module("act", make_act(act))
         self.channel_mixer.add_module("compress", Conv2dBN(hidden, out_channels, 1, 1, 0))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.token_mixer(x)
         if self.has_residual:
             return x + self.channel_mixer(x)
         return self.channel_mixer(x)
 
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         tm, cm = self.token_mixer, self.channel_mixer
         if hasattr(tm, "rep_dw"):
             tm.rep_dw.reparameterize()
@@ -158,7 +161,7 @@ class PPLCNetV4(nn.Module):
     def __init__(self, model_size="small", in_channels=3):
         super().__init__()
         if model_size not in NET_CONFIG_REC:
-            raise ValueError(f"PPLCNetV4 model_size must be one of {sorted(NET_CONFIG_REC)}, got {model_size!r}")
+            raise SpecError(f"PPLCNetV4 model_size must be one of {sorted(NET_CONFIG_REC)}, got {model_size!r}")
         cfg = NET_CONFIG_REC[model_size]
         mid, out = cfg["stem"]
         if cfg["stem_type"] == "branch":
@@ -169,7 +172,7 @@ class PPLCNetV4(nn.Module):
             self.add_module(stage, nn.Sequential(*[LCNetV4Block(i, o, s, k, se) for k, i, o, s, se in cfg[stage]]))
         self.out_channels = [cfg[s] for s in STAGES if cfg[s]][-1][-1][2]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         for stage in STAGES:
             x = getattr(self, stage)(x)
@@ -177,7 +180,7 @@ class PPLCNetV4(nn.Module):
             return F.adaptive_avg_pool2d(x, (1, 40))
         return F.avg_pool2d(x, (3, 2))
 
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         if isinstance(self.conv1, StemBlock):
             for name in ("stem1", "stem2a", "stem2b", "stem3", "stem4"):
                 getattr(self.conv1, name).fuse()

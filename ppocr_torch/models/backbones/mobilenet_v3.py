@@ -14,10 +14,14 @@ Two details of PaddleOCR's code that decide the function computed, kept on purpo
   (the first "small" block with ``small_stride[0] == 1``) has no shortcut even when channels agree.
 """
 
+from __future__ import annotations
+
+import torch
 from torch import nn
 
 from ..layers import ConvBNAct, HardSigmoid, SqueezeExcite
 from ..layers import make_divisible as _make_divisible
+from ...errors import SpecError
 
 # rows: (kernel, expand, out, use_se, act, stride) before scaling -- PaddleOCR's cfg tables, row for row;
 # "S0".."S3" are replaced by the model's large_stride/small_stride entries
@@ -110,11 +114,11 @@ class MobileNetV3(nn.Module):
         small_stride = [2, 2, 2, 2] if small_stride is None else list(small_stride)
         large_stride = [1, 2, 2, 2] if large_stride is None else list(large_stride)
         if len(small_stride) != 4 or len(large_stride) != 4:
-            raise ValueError("large_stride and small_stride must have 4 entries")
+            raise SpecError("large_stride and small_stride must have 4 entries")
         if model_name not in CONFIGS:
-            raise ValueError(f"model_name must be one of {sorted(CONFIGS)}, got {model_name!r}")
+            raise SpecError(f"model_name must be one of {sorted(CONFIGS)}, got {model_name!r}")
         if scale not in SUPPORTED_SCALES:
-            raise ValueError(f"scale must be one of {SUPPORTED_SCALES}, got {scale!r}")
+            raise SpecError(f"scale must be one of {SUPPORTED_SCALES}, got {scale!r}")
         cfg, cls_ch_squeeze = CONFIGS[model_name]
         strides = large_stride if model_name == "large" else small_stride
 
@@ -131,10 +135,10 @@ class MobileNetV3(nn.Module):
         self.conv2 = _conv_bn(inplanes, self.out_channels, 1, 1, 0, act="hardswish")
         self.pool = nn.MaxPool2d(2, 2, 0)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.conv2(self.blocks(self.conv1(x))))
 
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         for m in self.modules():
             if isinstance(m, ConvBNAct):
                 m.fuse()

@@ -7,9 +7,13 @@ Layer names follow PaddleOCR (``conv1._conv``, ``block_list.N._depthwise_conv._b
 puts the hard-swish inside its BatchNorm layer; here it is a separate ``act`` child with no parameters.
 """
 
+from __future__ import annotations
+
+import torch
 from torch import nn
 
 from ..layers import ConvBNAct, SqueezeExcite
+from ...errors import SpecError
 
 
 def _conv_bn(in_c, out_c, k, stride, padding, groups=1):
@@ -26,7 +30,7 @@ class DepthwiseSeparable(nn.Module):
         self._se = SqueezeExcite(c1, 4) if use_se else None
         self._pointwise_conv = _conv_bn(c1, c2, 1, 1, 0)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._depthwise_conv(x)
         if self._se is not None:
             x = self._se(x)
@@ -70,13 +74,13 @@ class MobileNetV1Enhance(nn.Module):
         elif last_pool_type == "max":
             self.pool = nn.MaxPool2d(2, 2, 0)
         else:
-            raise ValueError(f"last_pool_type must be 'max' or 'avg', got {last_pool_type!r}")
+            raise SpecError(f"last_pool_type must be 'max' or 'avg', got {last_pool_type!r}")
         self.out_channels = int(1024 * s)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.block_list(self.conv1(x)))
 
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         for m in self.modules():
             if isinstance(m, ConvBNAct):
                 m.fuse()

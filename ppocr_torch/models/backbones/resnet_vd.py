@@ -8,9 +8,13 @@ checkpoints: ``conv1_1._conv``/``._batch_norm``, ``bb_<stage>_<block>.conv0`` / 
 ``short``. Deploy form: every BatchNorm folded into its convolution.
 """
 
+from __future__ import annotations
+
+import torch
 from torch import nn
 
 from ..layers import ConvBNAct
+from ...errors import SpecError
 
 DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3],
           200: [3, 12, 48, 3]}
@@ -28,7 +32,7 @@ class ConvBNLayer(ConvBNAct):
         self.is_vd_mode = is_vd_mode
         self._pool2d_avg = nn.AvgPool2d(stride, stride, 0, ceil_mode=True) if is_vd_mode else None
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.is_vd_mode:
             x = self._pool2d_avg(x)
         return super().forward(x)
@@ -76,7 +80,7 @@ class ResNet(nn.Module):
     def __init__(self, in_channels=3, layers=50, **_training_only):
         super().__init__()
         if layers not in DEPTHS:
-            raise ValueError(f"layers must be one of {sorted(DEPTHS)}, got {layers!r}")
+            raise SpecError(f"layers must be one of {sorted(DEPTHS)}, got {layers!r}")
         self.layers = layers
         depth = DEPTHS[layers]
         num_channels = [64, 256, 512, 1024] if layers >= 50 else [64, 64, 128, 256]
@@ -105,7 +109,7 @@ class ResNet(nn.Module):
             y = getattr(self, name)(y)
         return self.out_pool(y)
 
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         for m in self.modules():
             if isinstance(m, ConvBNAct):
                 m.fuse()

@@ -1,5 +1,7 @@
 """CTC heads (PaddleOCR ``heads/rec_ctc_head.py`` and the CTC branch of ``heads/rec_multi_head.py``)."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 
@@ -8,7 +10,7 @@ from ..layers.conv_bn import fuse_conv_bn
 from ..layers.paddle_float import BatchNorm1d
 
 
-def guide_layer(channels, kernel_size=5, bn_eps=1e-5):
+def guide_layer(channels: int, kernel_size: int = 5, bn_eps: float = 1e-5) -> nn.Sequential:
     """PP-OCRv6 tiny's ``guide_layer`` (PaddleOCR ``CTCHead(use_guide=True)``), run on [B, C, T]:
     depthwise Conv1D(k=5) -> BatchNorm1D -> Hardswish -> pointwise Conv1D -> BatchNorm1D -> Hardswish.
 
@@ -47,16 +49,16 @@ class CTCHead(nn.Module):
             self.fc2 = nn.Linear(mid_channels, out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
 
-    def logits(self, x):
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.use_guide:
             x = self.guide_layer(x.transpose(1, 2)).transpose(1, 2)
         return self.fc(x) if self.mid_channels is None else self.fc2(self.fc1(x))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.logits(x)
         return y if self.training else torch.softmax(y, dim=2)
 
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         """Deploy form: fold the guide layer's BatchNorms into their convs (no-op without a guide)."""
         if self.use_guide:
             g = self.guide_layer
@@ -66,7 +68,7 @@ class CTCHead(nn.Module):
                     g[i + 1] = nn.Identity()
         return self
 
-    def reset_classifier(self, num_classes):
+    def reset_classifier(self, num_classes: int) -> None:
         """Replace the last linear layer by a freshly initialised one with ``num_classes`` outputs."""
         last = "fc" if self.mid_channels is None else "fc2"
         old = getattr(self, last)
@@ -87,9 +89,9 @@ class MultiHead(nn.Module):
         self.ctc_head = CTCHead(self.ctc_encoder.out_channels, out_channels, **dict(head or {}))
         self.out_channels = out_channels
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ctc_head(self.ctc_encoder(x))
 
-    def reset_classifier(self, num_classes):
+    def reset_classifier(self, num_classes: int) -> None:
         self.ctc_head.reset_classifier(num_classes)
         self.out_channels = num_classes

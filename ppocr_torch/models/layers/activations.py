@@ -1,9 +1,12 @@
 """One by-name activation factory, so every block spells PaddleOCR's activation the same way."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 
 from .paddle_float import paddle_float
+from ...errors import SpecError
 
 PADDLE_HARDSIGMOID_SLOPE = 0.1666667  # paddle F.hardsigmoid / nn.Hardsigmoid default: the literal, not 1/6
 
@@ -19,10 +22,10 @@ class HardSigmoid(nn.Module):
         super().__init__()
         self.slope, self.offset = paddle_float(slope), paddle_float(offset)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.clamp(x * self.slope + self.offset, 0.0, 1.0)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"slope={self.slope}, offset={self.offset}"
 
 
@@ -37,11 +40,11 @@ _ACTS = {
 }
 
 
-def make_act(name):
+def make_act(name: str | None) -> nn.Module:
     """Return a fresh activation module for ``name`` (None -> Identity)."""
     if name is None:
         return nn.Identity()
     try:
         return _ACTS[name.lower()]()
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; known: {sorted(_ACTS)}") from None
+        raise SpecError(f"unknown activation {name!r}; known: {sorted(_ACTS)}") from None

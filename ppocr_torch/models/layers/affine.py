@@ -1,5 +1,7 @@
 """PaddleOCR's LearnableAffineBlock (PPLCNetV3, PPHGNetV2 with use_lab): one learnable scale and bias."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 
@@ -18,5 +20,5 @@ class LearnableAffineBlock(nn.Module):
         self.scale = nn.Parameter(torch.full((1,), float(scale_value)))
         self.bias = nn.Parameter(torch.full((1,), float(bias_value)))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scale * x + self.bias

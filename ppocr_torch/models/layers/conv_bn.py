@@ -4,6 +4,8 @@ PaddleOCR names these parts differently per family (``conv``/``bn``, ``_conv``/`
 ``conv``/``norm``); the attribute names are constructor arguments so training checkpoints map by name.
 """
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 
@@ -15,7 +17,7 @@ PADDLE_BN_EPS = 1e-5  # paddle.nn.BatchNorm2D / BatchNorm default epsilon
 
 
 @torch.no_grad()
-def fuse_conv_bn(conv, bn):
+def fuse_conv_bn(conv: nn.Conv1d | nn.Conv2d, bn: nn.Module) -> nn.Conv1d | nn.Conv2d:
     """A new Conv1d/Conv2d equal to ``bn(conv(x))`` in eval mode (folded in float64, rounded once)."""
     w, b = fold_batchnorm_module(conv.weight, conv.bias, bn)
     fused = type(conv)(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
@@ -49,7 +51,7 @@ class ConvBNAct(nn.Module):
         setattr(self, act_name, make_act(act))
         self.fused = False
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad is not None:
             x = self.pad(x)
         x = getattr(self, self.conv_name)(x)
@@ -57,7 +59,7 @@ class ConvBNAct(nn.Module):
             x = getattr(self, self.bn_name)(x)
         return getattr(self, self.act_name)(x)
 
-    def fuse(self):
+    def fuse(self) -> nn.Module:
         if not self.fused:
             setattr(self, self.conv_name, fuse_conv_bn(getattr(self, self.conv_name), getattr(self, self.bn_name)))
             delattr(self, self.bn_name)
@@ -75,5 +77,5 @@ class Conv2dBN(nn.Sequential):
                                           groups=groups, bias=False))
         self.add_module("bn", BatchNorm2d(out_channels, bn_eps))
 
-    def fuse(self):
+    def fuse(self) -> nn.Module:
         return fuse_conv_bn(self.conv, self.bn)

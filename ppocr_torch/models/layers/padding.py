@@ -1,8 +1,11 @@
 """Paddle's ``padding="SAME"`` written out explicitly."""
 
+from __future__ import annotations
+
 import math
 
 import torch.nn.functional as F
+import torch
 from torch import nn
 
 
@@ -19,12 +22,12 @@ class SamePad2d(nn.Module):
         self.pad = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
         self.value = value
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.pad(x, self.pad, value=self.value)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"pad={self.pad}, value={self.value}"
 
 
-def same_pad_amount(kernel_size):
+def same_pad_amount(kernel_size: int | tuple[int, int]) -> tuple[int, int, int, int]:
     return math.ceil((kernel_size - 1) / 2)

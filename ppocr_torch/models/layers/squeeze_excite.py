@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .activations import make_act
@@ -20,7 +21,7 @@ class SqueezeExcite(nn.Module):
         self.conv2 = nn.Conv2d(channels // reduction, channels, 1)
         self.gate = make_act(gate) if isinstance(gate, str) else gate
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean(dim=(2, 3), keepdim=True)
         return x * self.gate(self.conv2(self.relu(self.conv1(s))))
 

@@ -19,6 +19,8 @@ length). ``conversion/rules_v1.py`` does the mapping; tests/test_static_v1.py ch
 implementation of the documented equations and against Paddle's own ``lstm`` kernel.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import torch
 from torch import nn
@@ -27,7 +29,7 @@ FLUID_GATE_ORDER = ("c", "i", "f", "o")  # Paddle lstm op: Weight = {W_ch, W_ih,
 TORCH_GATE_ORDER = ("i", "f", "c", "o")  # nn.LSTM: (i, f, g, o), g being the candidate
 
 
-def fluid_gates_to_torch(a, axis=0):
+def fluid_gates_to_torch(a: torch.Tensor, axis: int = 0) -> torch.Tensor:
     """Reorder the four gate blocks of ``a`` along ``axis`` from fluid (c, i, f, o) to torch (i, f, c, o)."""
     a = np.asarray(a)
     blocks = np.split(a, 4, axis=axis)
@@ -45,7 +47,7 @@ class EncoderWithRNNv1(nn.Module):
         self.lstm_fw = nn.LSTM(in_channels, hidden_size, num_layers=2, batch_first=True)
         self.lstm_bw = nn.LSTM(in_channels, hidden_size, num_layers=2, batch_first=True)
 
-    def forward(self, x):  # [B, T, C] -> [B, T, 2H]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C] -> [B, T, 2H]
         fw = self.lstm_fw(x)[0]
         bw = self.lstm_bw(torch.flip(x, dims=[1]))[0]
         return torch.cat((fw, torch.flip(bw, dims=[1])), dim=2)

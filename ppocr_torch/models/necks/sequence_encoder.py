@@ -3,6 +3,8 @@
 SVTR-style encoders run on the 2-D map before ``Im2Seq``; rnn/fc/reshape run on the sequence after it.
 """
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 
@@ -10,6 +12,7 @@ from ..layers import ConvBNAct
 from ..layers.paddle_float import BatchNorm2d, LayerNorm
 from .svtr_block import Block
 from .rnn_v1 import EncoderWithRNNv1
+from ...errors import SpecError
 
 
 def _svtr_conv(in_c, out_c, k, padding=None):
@@ -22,7 +25,7 @@ class Im2Seq(nn.Module):
         super().__init__()
         self.out_channels = in_channels
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[2] != 1:
             raise ValueError(f"Im2Seq expects a feature map of height 1, got {tuple(x.shape)}")
         return x.squeeze(2).transpose(1, 2)  # [B, C, 1, W] -> [B, W, C]
@@ -36,7 +39,7 @@ class EncoderWithRNN(nn.Module):
         self.out_channels = hidden_size * 2
         self.lstm = nn.LSTM(in_channels, hidden_size, num_layers=2, bidirectional=True, batch_first=True)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lstm(x)[0]
 
 
@@ -46,7 +49,7 @@ class EncoderWithFC(nn.Module):
         self.out_channels = hidden_size
         self.fc = nn.Linear(in_channels, hidden_size)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x)
 
 
@@ -70,7 +73,7 @@ class EncoderWithSVTR(nn.Module):
         self.out_channels = dims
         self.use_guide = use_guide
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.use_guide:  # PaddleOCR: stop_gradient on the input (GTC: the CTC branch does not train the backbone)
             x = x.detach()
         h = x
@@ -105,7 +108,7 @@ class EncoderWithLightSVTR(nn.Module):
         self.skip_conv = _svtr_conv(in_channels, dims, 1, 0)
         self.out_channels = dims
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = self.skip_conv(x)  # PaddleOCR computes the skip first: keep its execution order
         z = self.conv_reduce(x)
         z = z + self.local_conv(z)
@@ -117,7 +120,7 @@ class EncoderWithLightSVTR(nn.Module):
         z = z.reshape(b, h, w, c).permute(0, 3, 1, 2)
         return z + skip
 
-    def reparameterize(self):
+    def reparameterize(self) -> nn.Module:
         from ..layers import fuse_conv_bn
 
         if isinstance(self.local_conv[1], nn.BatchNorm2d):
@@ -142,7 +145,7 @@ class SequenceEncoder(nn.Module):
     def __init__(self, in_channels, encoder_type, hidden_size=48, **kwargs):
         super().__init__()
         if encoder_type not in ENCODERS:
-            raise ValueError(f"unknown neck encoder_type {encoder_type!r}; known: {sorted(ENCODERS)}")
+            raise SpecError(f"unknown neck encoder_type {encoder_type!r}; known: {sorted(ENCODERS)}")
         self.encoder_type = encoder_type
         self.encoder_reshape = Im2Seq(in_channels)
         self.out_channels = in_channels
@@ -155,7 +158,7 @@ class SequenceEncoder(nn.Module):
             self.out_channels = self.encoder.out_channels
         self._map_first = encoder_type in ("svtr", "lightsvtr")
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._map_first:
             return self.encoder_reshape(self.encoder(x))
         x = self.encoder_reshape(x)

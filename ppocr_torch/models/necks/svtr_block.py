@@ -1,5 +1,7 @@
 """SVTR global-mixing transformer block (PaddleOCR ``rec_svtrnet.py`` Block with mixer="Global")."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 
@@ -16,7 +18,7 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
@@ -33,7 +35,7 @@ class Mlp(nn.Module):
         self.act = make_act(act)
         self.fc2 = nn.Linear(hidden_features, in_features)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
 
 
@@ -47,6 +49,6 @@ class Block(nn.Module):
         self.norm2 = LayerNorm(dim, eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.mixer(self.norm1(x))
         return x + self.mlp(self.norm2(x))
