@@ -41,8 +41,8 @@ def prepared(weights_home, converted_dir, convert_official, official_source):
 @pytest.mark.parametrize("scope", PARITY_SCOPES)
 @pytest.mark.parametrize("name", MODELS)
 def test_recognize_matches_official_runtime(prepared, labelled_lines, name, scope):
-    """recognize() reads every line exactly like the official model; scores agree within 1e-4, or, on the
-    few lines where ONNX Runtime's optimized and plain graphs disagree with each other by more than
+    """recognize() reads every line (every 5th and the hard ones by default) exactly like the official model;
+    scores agree within 1e-4, or, on the few lines where ONNX Runtime's optimized and plain graphs disagree with each other by more than
     1e-5, within 10x that disagreement (fp32 rounding differs between any two implementations)."""
     rec, official, charset, *_, plain = prepared[name]
     h = rec.spec.input_height
@@ -64,7 +64,8 @@ def test_recognize_matches_official_runtime(prepared, labelled_lines, name, scop
     assert out_of_bounds == [], f"{name}: score differences out of bounds: {out_of_bounds[:5]}"
     score_diffs = np.array(score_diffs)
     assert np.median(score_diffs) <= 1e-5
-    assert (score_diffs <= 1e-4).mean() >= 0.99
+    # at most 1% of the 250 lines (2) over 1e-4, each within the bounds above; the subset holds the hard lines
+    assert (score_diffs > 1e-4).sum() <= (0.01 * len(score_diffs) if scope == "full" else 2)
 
 
 @pytest.mark.parametrize("scope", PARITY_SCOPES)
