@@ -6,7 +6,8 @@
 
 Each model entrypoint is the model's registry name as a Python identifier (``PP-OCRv6_small_rec`` ->
 ``pp_ocrv6_small_rec``), takes ``(pretrained=True, device="cpu", **kwargs)`` and returns a ready
-:class:`ppocr_torch.Recognizer` (its ``.model`` is the ``nn.Module``). ``torch.hub.help(repo, name)``
+:class:`ppocr_torch.Recognizer` (its ``.model`` is the ``nn.Module``); ``load_recognizer(name)`` does the same by
+name, and ``load_model(name)`` returns the ``nn.Module`` itself, like ``ppocr_torch.load_model``. ``torch.hub.help(repo, name)``
 shows what the model is and where its weights come from.
 
 Importing this file stays light: the entrypoints are generated from the registry (JSON) without importing
@@ -34,10 +35,10 @@ def list_models(pattern=None, with_weights=False):
     return _registry.list_models(pattern, with_weights=with_weights)
 
 
-def load_model(name, pretrained=True, device="cpu", **kwargs):
+def load_recognizer(name, pretrained=True, device="cpu", **kwargs):
     """A ready ``ppocr_torch.Recognizer`` for a registry name or alias, or a checkpoint path.
 
-    The same as the model's own entrypoint (``load_model("PP-OCRv6_small_rec")`` ==
+    The same as the model's own entrypoint (``load_recognizer("PP-OCRv6_small_rec")`` ==
     ``pp_ocrv6_small_rec()``); ``.model`` is the ``torch.nn.Module``. Keyword arguments: ``download``,
     ``weights`` (a checkpoint file to use instead of the registry's), ``batch_size``, ``mode``,
     ``channel_order``.
@@ -45,11 +46,28 @@ def load_model(name, pretrained=True, device="cpu", **kwargs):
     Example::
 
         import torch
-        rec = torch.hub.load("ppocr-torch/ppocr-torch:v0.1.0", "load_model", "PP-OCRv6_small_rec",
+        rec = torch.hub.load("ppocr-torch/ppocr-torch:v0.1.0", "load_recognizer", "PP-OCRv6_small_rec",
                              trust_repo=True)
         print(rec("samples/sample_line.png").text)
     """
     return _hub.build_recognizer(name, pretrained=pretrained, device=device, **kwargs)
+
+
+def load_model(name, pretrained=True, device="cpu", download=True):
+    """The ``torch.nn.Module`` of a registry model or checkpoint path, as ``ppocr_torch.load_model`` returns it:
+    eval mode, ``.spec`` and ``.charset`` attached; it takes ``[B, 3, H, W]`` in [-1, 1] and returns CTC
+    probabilities.
+
+    Example::
+
+        import torch
+        model = torch.hub.load("ppocr-torch/ppocr-torch:v0.1.0", "load_model", "PP-OCRv6_small_rec",
+                               trust_repo=True)
+        probs = model(torch.zeros(1, 3, model.spec.input_height, 320))
+    """
+    from ppocr_torch import load_model as _load_model
+
+    return _load_model(name, pretrained=pretrained, device=device, download=download)
 
 
 def _define_entrypoints():

@@ -1,92 +1,13 @@
 """``python -m conversion``: convert official or own PaddleOCR recognition models, with a parity report."""
 
+from __future__ import annotations
+
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from ppocr_torch.errors import PPOCRTorchError
 
 from .errors import ConversionError, ParityError
-
-
-def _fmt_report(name, report):
-    out = report["output"]
-    lines = [f"{name}: {out['inputs']} inputs, |diff| prob max {out['max_abs_prob']:.3g} / p99 "
-             f"{out['p99_abs_prob']:.3g} / median {out['median_abs_prob']:.3g} ({out['inputs_over_tolerance']} over "
-             f"{out['tolerance']:g}; official runtime's own spread up to {out['runtime_self_spread_max']:.3g}), "
-             f"max |diff| score {out['max_abs_score']:.3g}, text agreement {out['text_agreement']:.2%} "
-             f"-> {'PASS' if out['passed'] else 'FAIL'}"]
-    f64 = out.get("float64")
-    if f64:
-        judged = [i for i in out["items"] if "ours_vs_float64" in i]
-        same = [i["float64_vs_official_float64"] for i in judged if "float64_vs_official_float64" in i]
-        lines.append(f"  {len(judged)} input(s) judged with fp32 rounding taken out: "
-                     + (f"official graph vs ours, both in float64, max |diff| {max(same):.3g}; " if same else
-                        "official graph not evaluable in float64; ")
-                     + f"fp32 error vs float64 max {f64['ours_max']:.3g} (official runtime {f64['official_max']:.3g}), "
-                     f"median {f64['ours_median']:.3g} ({f64['official_median']:.3g})")
-        for i in judged:
-            if not i["within"]:
-                lines.append(f"    {i['input']}: out of bounds {json.dumps({k: v for k, v in i.items() if 'float64' in k})}")
-    for stage, s in report["layers"]["stages"].items():
-        lines.append(f"  {stage:8s} {s['ops']:3d} ops, worst max |diff| {s['max_abs']:.3g} at {s['worst_module']}")
-    bad = report["layers"]["first_divergent_op"]
-    if bad:
-        lines.append(f"  first divergent op: #{bad['op']} {bad['module']} ({bad.get('error') or bad['rel']})")
-    return "\n".join(lines)
-
-
-def run_convert(args):
-    from ppocr_torch import registry
-
-    from . import convert as cv
-    from .parity import layer_parity, output_parity, runtime_name, summarize_layers
-
-    entry = registry.get_entry(args.name)
-    if args.charset and (args.update_registry or args.embed):
-        raise ConversionError("--charset makes a new model (new classifier): it cannot replace the registry's "
-                              f"{entry.name}; drop --update-registry/--embed")
-    model, pairs, model_path, meta = cv.convert_registry_model(entry.name, source_index=args.source_index,
-                                                               source_path=args.source)
-    runtime = runtime_name(model_path)
-    spec, charset = entry.spec, model.charset
-    inputs = cv.parity_inputs(spec, args.images, limit=args.limit)
-    layers = layer_parity(model, pairs, model_path, inputs[0][1])
-    if len(inputs) > args.random:
-        layers += layer_parity(model, pairs, model_path, inputs[args.random][1])
-    report = {"model": entry.name, "source": str(model_path), "runtime": runtime,
-              "output": output_parity(model, model_path, inputs, charset, args.tolerance),
-              "layers": summarize_layers(layers), "layer_rows": layers}
-    print(_fmt_report(entry.name, report), file=sys.stderr)
-    if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    if not report["output"]["passed"]:
-        raise ParityError(f"{entry.name}: parity failed (max |diff| {report['output']['max_abs_prob']:.3g}, "
-                          f"text agreement {report['output']['text_agreement']:.2%}); nothing written")
-    out_dir = Path(args.out)
-    if args.charset:  # official weights, new classifier: not the official model, so not a registry entry
-        from .commands import adapt_charset, write_outputs
-
-        name = f"{entry.name}_{Path(args.charset).stem}"
-        note = adapt_charset(model, args.charset, bool(args.use_space_char), name=name)
-        path, _ = write_outputs(model, out_dir, dict(meta, name=name), {
-            "source": {"format": meta["source_format"], "file": str(model_path), "base_model": entry.name},
-            "parity": {"runtime": runtime, "base_model_passed": True, "inputs": report["output"]["inputs"]},
-            "notes": [note]})
-        print(path)
-        return 0
-    path, digest = cv.write_checkpoint(model, out_dir, meta)
-    if args.embed:
-        for old in out_dir.glob(f"{entry.name}-*.pth"):
-            if old != path:
-                old.unlink()
-    print(path)
-    if args.update_registry:
-        cv.update_registry(entry.name, weights=cv.weights_record(model, path, digest, embedded=args.embed),
-                           parity=cv.registry_parity(report["output"], runtime, meta, model_path),
-                           verification=cv.registry_verification(runtime), zoo_dir=args.zoo_dir)
-    return 0
 
 
 def _commands():
@@ -96,26 +17,28 @@ def _commands():
 
 
 def _dispatch_convert(args):
+    """One handler per input form (conversion/commands.py); ``args`` is passed on unchanged."""
+    commands = _commands()
     if args.checkpoint:
         if not args.config:
             raise ConversionError("--checkpoint needs --config TRAIN.yml")
-        return _commands().run_convert_checkpoint(args)
+        return commands.run_convert_checkpoint(args)
     if args.onnx:
-        return _commands().run_convert_onnx(args)
+        return commands.run_convert_export(args, args.onnx, "onnx", arch=args.model)
     if args.static_v1:
-        return _commands().run_convert_static_v1(args)
+        return commands.run_convert_static_v1(args)
     if args.inference:  # a local Paddle inference export of a registry architecture, checked against Paddle Inference
         arch = args.model or _inference_model_name(args.inference) or args.name
         if not arch:
             raise ConversionError(f"{args.inference}: no model_name in its inference.yml; pass --model NAME")
         if args.dict or args.config or _has_own_dictionary(args.inference, arch):
-            args.model = args.model or arch  # an own (fine-tuned) export: its own dictionary and class count
-            return _commands().run_convert_export(args, args.inference, "paddle_inference")
-        args.source, args.name = args.inference, arch
+            # an own (fine-tuned) export: its own dictionary and class count
+            return commands.run_convert_export(args, args.inference, "paddle_inference", arch=arch)
+        return commands.run_convert_official(args, arch, source=args.inference)
     if not args.name:
         raise ConversionError("convert needs a registry NAME, --checkpoint FILE --config YML, --inference DIR, "
                               "--onnx FILE or --static-v1 DIR")
-    return run_convert(args)
+    return commands.run_convert_official(args, args.name, source=args.source)
 
 
 def _has_own_dictionary(folder, arch):
@@ -146,7 +69,7 @@ def _inference_model_name(folder):
     return (doc.get("Global") or {}).get("model_name")
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conversion", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("convert", help="convert a registry model, a training checkpoint or an export")
@@ -205,7 +128,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

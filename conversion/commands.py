@@ -1,6 +1,8 @@
 """The conversion tool's commands beyond ``convert NAME``: own training checkpoints, own ONNX exports,
 ``verify``, ``release`` and ``--charset`` (a new CTC head for fine-tuning on another character set)."""
 
+from __future__ import annotations
+
 import json
 import sys
 from pathlib import Path
@@ -14,6 +16,12 @@ from ppocr_torch.errors import PPOCRTorchError
 from . import convert as cv
 from .errors import ConversionError, ParityError
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names used in type hints only
+    from ppocr_torch.models.rec_model import RecModel
+    import os
+
 
 def reference_kind(path):
     """"onnx" for an .onnx file, "paddle_inference" for an export folder / inference.json / .pdmodel."""
@@ -25,7 +33,8 @@ def reference_kind(path):
     raise ConversionError(f"{path}: not a reference model (expected an .onnx file or a Paddle inference folder)")
 
 
-def parity_against(model, reference, *, images=None, limit=None, tolerance=1e-5):
+def parity_against(model: RecModel, reference: str | os.PathLike, *, images: str | None = None,
+                   limit: int | None = None, tolerance: float = 1e-5) -> dict:
     """Output parity of ``model`` against the official runtime running ``reference``, plus the per-stage /
     per-layer report where the reference graph can be paired with the model (ONNX)."""
     from .parity import layer_parity, output_parity, summarize_layers
@@ -54,7 +63,8 @@ def parity_against(model, reference, *, images=None, limit=None, tolerance=1e-5)
     return report
 
 
-def adapt_charset(model, dict_path, use_space_char, *, seed=0, name=None):
+def adapt_charset(model: RecModel, dict_path: str | os.PathLike, use_space_char: bool, *, seed: int = 0,
+                  name: str | None = None) -> str:
     """Keep backbone and neck; a new CTC classifier for the new character set (``RecModel.reset_head``: rows of
     characters in both sets copied, the others initialised under ``seed``)."""
     old = set(model.charset)
@@ -65,7 +75,7 @@ def adapt_charset(model, dict_path, use_space_char, *, seed=0, name=None):
             "old one (characters in both sets); needs fine-tuning")
 
 
-def write_outputs(model, out_dir, meta, entry):
+def write_outputs(model: RecModel, out_dir: str | os.PathLike, meta: dict, entry: dict) -> tuple[Path, str]:
     """``<name>-<sha8>.pth`` plus its registry entry ``<name>-<sha8>.json`` beside it (both atomic)."""
     path, digest = cv.write_checkpoint(model, out_dir, meta)
     entry = dict(entry, name=model.spec.name, spec=model.spec.to_dict(), dictionary=model.spec.dictionary,
@@ -116,7 +126,7 @@ def _export_classes(path, fmt):
     return None if last is None else int(last.params["weight"].shape[0])
 
 
-def run_convert_export(args, source, fmt):
+def run_convert_export(args, source, fmt, *, arch=None):
     """An own export (paddle2onnx ``.onnx`` or Paddle inference folder) of a known architecture: ``--config``
     (PaddleOCR training YAML) or ``--model REGISTRY_NAME``, and the model's own dictionary: ``--dict``, or
     for a Paddle inference export the ``character_dict`` of its inference.yml. Whether the space character is
@@ -142,8 +152,8 @@ def run_convert_export(args, source, fmt):
         spec, notes = spec_from_config(load_yaml(args.config), name=args.name or default_name, dict_chars=chars,
                                        reverse_text=args.reverse_text,
                                        dictionary_file=dict_name)
-    elif args.model:
-        base = registry.get_entry(args.model).spec
+    elif arch:
+        base = registry.get_entry(arch).spec
         notes = [f"architecture of registry model {base.name}"]
         if chars is not None:
             use_space = args.use_space_char
@@ -158,7 +168,7 @@ def run_convert_export(args, source, fmt):
         raise ConversionError(f"{source}: an own export needs --config TRAIN.yml (with --dict) or --model "
                               "REGISTRY_NAME (its architecture)")
     charset = build_charset(chars, spec.use_space_char) if chars is not None else cv.package_charset(spec)
-    model, _ = cv.convert_onnx(source, spec, charset, fmt)
+    model, _ = cv.convert_export(source, spec, charset, fmt)
     report = parity_against(model, source, images=args.images, limit=args.limit)
     _check(report, spec.name)
     if args.charset:
@@ -174,10 +184,6 @@ def run_convert_export(args, source, fmt):
                                                    "parity": _parity_entry(report), "notes": notes})
     print(path)
     return 0
-
-
-def run_convert_onnx(args):
-    return run_convert_export(args, args.onnx, "onnx")
 
 
 def run_verify(args):
@@ -272,4 +278,82 @@ def run_convert_static_v1(args):
                              "checked layer by layer and every tensor accounted for"},
         "notes": notes})
     print(path)
+    return 0
+
+
+def _fmt_report(name, report):
+    out = report["output"]
+    lines = [f"{name}: {out['inputs']} inputs, |diff| prob max {out['max_abs_prob']:.3g} / p99 "
+             f"{out['p99_abs_prob']:.3g} / median {out['median_abs_prob']:.3g} ({out['inputs_over_tolerance']} over "
+             f"{out['tolerance']:g}; official runtime's own spread up to {out['runtime_self_spread_max']:.3g}), "
+             f"max |diff| score {out['max_abs_score']:.3g}, text agreement {out['text_agreement']:.2%} "
+             f"-> {'PASS' if out['passed'] else 'FAIL'}"]
+    f64 = out.get("float64")
+    if f64:
+        judged = [i for i in out["items"] if "ours_vs_float64" in i]
+        same = [i["float64_vs_official_float64"] for i in judged if "float64_vs_official_float64" in i]
+        lines.append(f"  {len(judged)} input(s) judged with fp32 rounding taken out: "
+                     + (f"official graph vs ours, both in float64, max |diff| {max(same):.3g}; " if same else
+                        "official graph not evaluable in float64; ")
+                     + f"fp32 error vs float64 max {f64['ours_max']:.3g} (official runtime {f64['official_max']:.3g}), "
+                     f"median {f64['ours_median']:.3g} ({f64['official_median']:.3g})")
+        for i in judged:
+            if not i["within"]:
+                lines.append(f"    {i['input']}: out of bounds {json.dumps({k: v for k, v in i.items() if 'float64' in k})}")
+    for stage, s in report["layers"]["stages"].items():
+        lines.append(f"  {stage:8s} {s['ops']:3d} ops, worst max |diff| {s['max_abs']:.3g} at {s['worst_module']}")
+    bad = report["layers"]["first_divergent_op"]
+    if bad:
+        lines.append(f"  first divergent op: #{bad['op']} {bad['module']} ({bad.get('error') or bad['rel']})")
+    return "\n".join(lines)
+
+
+def run_convert_official(args, name, *, source=None):
+    """A registry model from its official source (the registry's pinned one, or ``source``: a local export,
+    an archive, a URL or "official"), with the full parity report; optionally a new character set."""
+    from ppocr_torch import registry
+
+    from .parity import layer_parity, output_parity, runtime_name, summarize_layers
+
+    entry = registry.get_entry(name)
+    if args.charset and (args.update_registry or args.embed):
+        raise ConversionError("--charset makes a new model (new classifier): it cannot replace the registry's "
+                              f"{entry.name}; drop --update-registry/--embed")
+    model, pairs, model_path, meta = cv.convert_registry_model(entry.name, source_index=args.source_index,
+                                                               source_path=source)
+    runtime = runtime_name(model_path)
+    spec, charset = entry.spec, model.charset
+    inputs = cv.parity_inputs(spec, args.images, limit=args.limit)
+    layers = layer_parity(model, pairs, model_path, inputs[0][1])
+    if len(inputs) > args.random:
+        layers += layer_parity(model, pairs, model_path, inputs[args.random][1])
+    report = {"model": entry.name, "source": str(model_path), "runtime": runtime,
+              "output": output_parity(model, model_path, inputs, charset, args.tolerance),
+              "layers": summarize_layers(layers), "layer_rows": layers}
+    print(_fmt_report(entry.name, report), file=sys.stderr)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    if not report["output"]["passed"]:
+        raise ParityError(f"{entry.name}: parity failed (max |diff| {report['output']['max_abs_prob']:.3g}, "
+                          f"text agreement {report['output']['text_agreement']:.2%}); nothing written")
+    out_dir = Path(args.out)
+    if args.charset:  # official weights, new classifier: not the official model, so not a registry entry
+        name = f"{entry.name}_{Path(args.charset).stem}"
+        note = adapt_charset(model, args.charset, bool(args.use_space_char), name=name)
+        path, _ = write_outputs(model, out_dir, dict(meta, name=name), {
+            "source": {"format": meta["source_format"], "file": str(model_path), "base_model": entry.name},
+            "parity": {"runtime": runtime, "base_model_passed": True, "inputs": report["output"]["inputs"]},
+            "notes": [note]})
+        print(path)
+        return 0
+    path, digest = cv.write_checkpoint(model, out_dir, meta)
+    if args.embed:
+        for old in out_dir.glob(f"{entry.name}-*.pth"):
+            if old != path:
+                old.unlink()
+    print(path)
+    if args.update_registry:
+        cv.update_registry(entry.name, weights=cv.weights_record(model, path, digest, embedded=args.embed),
+                           parity=cv.registry_parity(report["output"], runtime, meta, model_path),
+                           verification=cv.registry_verification(runtime), zoo_dir=args.zoo_dir)
     return 0

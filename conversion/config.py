@@ -5,6 +5,8 @@ default) and MultiHead heads (the CTC branch; SAR/NRTR are training-only). Const
 do not take (learning-rate multipliers, regularisation, ``use_rep`` ...) are dropped and listed in ``notes``.
 """
 
+from __future__ import annotations
+
 import inspect
 from pathlib import Path
 
@@ -12,8 +14,13 @@ from ppocr_torch.models.spec import ModelSpec
 
 from .errors import ConversionError
 
+from typing import TYPE_CHECKING
 
-def load_yaml(path):
+if TYPE_CHECKING:  # names used in type hints only
+    import os
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
     import yaml
 
     try:
@@ -76,7 +83,8 @@ def _extra(g, reverse_text, notes):
     return extra
 
 
-def spec_from_config(cfg, *, name, dict_chars, dictionary_file=None, branch="Student", reverse_text=None):
+def spec_from_config(cfg: dict, *, name: str, dict_chars: list[str], dictionary_file: str | None = None,
+                     branch: str = "Student", reverse_text: bool | None = None) -> tuple[ModelSpec, list[str]]:
     """Return (ModelSpec, notes). ``dict_chars``: the dictionary lines (without blank/space); ``reverse_text``:
     the right-to-left display order (None: PaddleOCR's behaviour for this config, see ``_extra``)."""
     from ppocr_torch.models.backbones import get_backbone

@@ -1,6 +1,8 @@
 """One converter for every source format: source ops -> strict mapping onto the spec's torch module ->
 parity against the official runtime -> checkpoint ``<name>-<sha8>.pth`` + registry entry."""
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
 
@@ -13,17 +15,24 @@ from ppocr_torch.files import atomic_write, sha256_file
 from .errors import ConversionError, SpecMismatchError
 from ppocr_torch.mapping import model_from_ops
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names used in type hints only
+    from ppocr_torch.models.spec import ModelSpec
+    from ppocr_torch.models.rec_model import RecModel
+    from ppocr_torch.formats.source_ops import SourceOp
+
 CONVERTER_VERSION = "0.1.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = REPO_ROOT / "tests" / "data" / "lines"
 
 
-def package_charset(spec):
+def package_charset(spec: ModelSpec) -> list[str]:
     """blank + the packaged dictionary of ``spec`` (+ space)."""
     return packaged_charset(spec)
 
 
-def check_source_dictionary(spec, charset, source_chars):
+def check_source_dictionary(spec: ModelSpec, charset: list[str], source_chars: list[str] | None) -> None:
     """The official source's own dictionary must equal the packaged one, character for character."""
     if source_chars is None:
         return
@@ -39,7 +48,7 @@ def check_source_dictionary(spec, charset, source_chars):
                                 f"ppocr_torch/dicts/{spec.dictionary} ({len(ours)} chars) at index {diff}")
 
 
-def source_format(path):
+def source_format(path: str | os.PathLike) -> str:
     """The format of a local official file or folder: "onnx" or "paddle_inference"."""
     path = Path(path)
     if path.suffix == ".onnx":
@@ -50,7 +59,7 @@ def source_format(path):
                           f"a folder with inference.json/inference.pdmodel + inference.pdiparams)")
 
 
-def read_source_ops(path, fmt=None):
+def read_source_ops(path: str | os.PathLike, fmt: str | None = None) -> list[SourceOp]:
     """Parametric ops of an official source file, in execution order, by its format."""
     fmt = fmt or source_format(path)
     if fmt == "onnx":
@@ -64,13 +73,15 @@ def read_source_ops(path, fmt=None):
     raise ConversionError(f"{path}: source format {fmt!r} is not supported by this command")
 
 
-def convert_onnx(onnx_path, spec, charset, fmt="onnx"):
-    """Map an official export (ONNX, or ``fmt``) onto a fresh deploy-form model of ``spec``; returns
-    (model, pairs)."""
-    return model_from_ops(spec, charset, read_source_ops(onnx_path, fmt), source=str(onnx_path))
+def convert_export(source: str | os.PathLike, spec: ModelSpec, charset: list[str],
+                   fmt: str | None = None) -> tuple[RecModel, list]:
+    """Map an export (``.onnx`` or a Paddle inference export; ``fmt`` as :func:`source_format` names it) onto
+    a fresh deploy-form model of ``spec``; returns (model, pairs)."""
+    return model_from_ops(spec, charset, read_source_ops(source, fmt), source=str(source))
 
 
-def parity_inputs(spec, images_dir=None, *, n_random=2, limit=None, seed=0):
+def parity_inputs(spec: ModelSpec, images_dir: str | os.PathLike | None = None, *, n_random: int = 2,
+                  limit: int | None = None, seed: int = 0) -> list[tuple[str, np.ndarray]]:
     """Fixed random tensors plus real rendered lines, preprocessed like PaddleOCR (one image per batch)."""
     import cv2
 
@@ -90,7 +101,7 @@ def parity_inputs(spec, images_dir=None, *, n_random=2, limit=None, seed=0):
     return inputs
 
 
-def write_checkpoint(model, out_dir, meta):
+def write_checkpoint(model: RecModel, out_dir: str | os.PathLike, meta: dict) -> tuple[Path, str]:
     """Save as ``<name>-<sha8>.pth`` in ``out_dir`` (atomically); return (path, sha256)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +116,8 @@ def write_checkpoint(model, out_dir, meta):
     return final, digest
 
 
-def weights_record(model, path, sha256, *, embedded=False, url=None):
+def weights_record(model: RecModel, path: str | os.PathLike, sha256: str, *, embedded: bool = False,
+                   url: str | None = None) -> dict:
     """The registry's ``weights`` record of a written checkpoint: file, sha256, size and the weights' content
     digest (their identity whichever way they arrive: the release file, or the official download converted by
     the runtime)."""
@@ -115,7 +127,7 @@ def weights_record(model, path, sha256, *, embedded=False, url=None):
             "url": url, "digest": state_dict_digest(model.state_dict())}
 
 
-def source_meta(name, fmt, path, source=None):
+def source_meta(name: str, fmt: str, path: str | os.PathLike, source: dict | None = None) -> dict:
     """Checkpoint metadata: where the weights came from (no timestamps: conversion is reproducible)."""
     meta = {"converter_version": CONVERTER_VERSION, "source_format": fmt, "source_file": Path(path).name,
             "source_sha256": sha256_file(path)}
@@ -126,7 +138,7 @@ def source_meta(name, fmt, path, source=None):
     return meta
 
 
-def fetch_first(urls):
+def fetch_first(urls: list[str]) -> tuple[Path, str]:
     """(local file, URL) of the first official release URL that can be fetched (see ``fetch_release_file``)."""
     from .errors import SourceFormatError
     from .official import fetch_release_file
@@ -140,7 +152,8 @@ def fetch_first(urls):
     raise SourceFormatError("; ".join(errors))
 
 
-def convert_registry_model(name, *, source_index=0, source_path=None):
+def convert_registry_model(name: str, *, source_index: int = 0,
+                           source_path: str | os.PathLike | None = None) -> tuple[RecModel, list, Path, dict]:
     """Convert a registry model from its official source (fetched and pinned) or a local copy of it.
 
     Returns (model, pairs, model_path, meta). The packaged dictionary is checked against the source's own.
@@ -182,7 +195,7 @@ def convert_registry_model(name, *, source_index=0, source_path=None):
     check_source_dictionary(spec, charset, source_chars)
     if fmt not in ("onnx", "paddle_inference"):
         raise ConversionError(f"{model_path}: source format {fmt!r} is not supported by this command")
-    model, pairs = convert_onnx(model_path, spec, charset, fmt)
+    model, pairs = convert_export(model_path, spec, charset, fmt)
     meta = source_meta(entry.name, fmt, model_path, source)
     if fmt == "paddle_inference":
         meta["source_params_sha256"] = sha256_file(params_path)
@@ -193,7 +206,7 @@ def _g(v):
     return float(f"{v:.3g}")
 
 
-def registry_parity(out, runtime, meta, model_path):
+def registry_parity(out: dict, runtime: str, meta: dict, model_path: str | os.PathLike) -> dict:
     """The registry's ``parity`` record of an ``output_parity`` report."""
     model_path = Path(model_path)
     parity = {
@@ -215,12 +228,13 @@ def registry_parity(out, runtime, meta, model_path):
     return parity
 
 
-def registry_verification(runtime):
+def registry_verification(runtime: str) -> str:
     return ("official Paddle inference export converted and checked against Paddle Inference"
             if runtime == "paddle_inference" else "official ONNX export converted and checked against ONNX Runtime")
 
 
-def update_registry(name, *, weights=None, parity=None, verification=None, zoo_dir=None):
+def update_registry(name: str, *, weights: dict | None = None, parity: dict | None = None,
+                    verification: str | None = None, zoo_dir: str | os.PathLike | None = None) -> None:
     """Rewrite one entry of the family file in ``ppocr_torch/zoo/`` in place (atomically)."""
     import json
 

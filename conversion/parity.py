@@ -6,12 +6,19 @@ intermediate tensors exposed as extra graph outputs; or Paddle's executor on a P
 the same input. Overall: probabilities, decoded text and score on fixed random tensors and real lines.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import torch
 
 from ppocr_torch.decode import ctc_greedy_decode
 
 from ppocr_torch.mapping import trace_slots
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names used in type hints only
+    import os
 
 DEFAULT_TOLERANCE = 1e-5
 FLOAT64_SAMPLE = 32  # inputs (besides the failing ones) whose float64 evaluation estimates the medians
@@ -51,7 +58,7 @@ class OnnxRunner:
         return dict(zip(self.output_names, outs))
 
 
-def runtime_name(path):
+def runtime_name(path: str | os.PathLike) -> str:
     """The official runtime that a source file is checked against: ONNX Runtime for ONNX exports, Paddle
     Inference for Paddle inference exports."""
     from .convert import source_format
@@ -72,9 +79,9 @@ def make_runner(path, extra_outputs=(), optimize=True):
     return OnnxRunner(path, extra_outputs, optimize=optimize)
 
 
-def layer_parity(model, pairs, onnx_path, x):
+def layer_parity(model: torch.nn.Module, pairs: list, source: str | os.PathLike, x: np.ndarray) -> list[dict]:
     """Per-op max/mean |diff| between torch modules and their paired source ops for input ``x``."""
-    runner = make_runner(onnx_path, [op.output for _, op in pairs if op.output])
+    runner = make_runner(source, [op.output for _, op in pairs if op.output])
     ref = runner.run(x)
     _, outs = trace_slots(model, torch.from_numpy(x))
     rows = []
@@ -98,7 +105,7 @@ def layer_parity(model, pairs, onnx_path, x):
     return rows
 
 
-def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE, spread_factor=10.0,
+def output_parity(model, source, inputs, charset, tolerance=DEFAULT_TOLERANCE, spread_factor=10.0,
                   accuracy_cap=1e-3):
     """Compare final probabilities, text and score on ``inputs`` ([(label, array[1,3,H,W])...]).
 
@@ -116,7 +123,7 @@ def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE
     The text must agree on every input, the median |diff| must stay <= ``tolerance``, and the layer-by-layer
     report (``layer_parity``) locates any real divergence.
     """
-    runner, plain = make_runner(onnx_path), make_runner(onnx_path, optimize=False)
+    runner, plain = make_runner(source), make_runner(source, optimize=False)
     items, refs, outs = [], [], []
     for label, x in inputs:
         ref = next(iter(runner.run(x).values()))
@@ -143,7 +150,7 @@ def output_parity(model, onnx_path, inputs, charset, tolerance=DEFAULT_TOLERANCE
         idx = sorted(failing + others[::step])
         xs = [inputs[k][1] for k in idx]
         exact = _float64_outputs(model, xs)
-        reference64 = _official_float64(onnx_path)
+        reference64 = _official_float64(source)
         official_exact = None
         if reference64 is not None:
             try:
@@ -240,7 +247,7 @@ def paddle_output_parity(model, export, inputs, charset, tolerance=DEFAULT_TOLER
     return output_parity(model, export, inputs, charset, tolerance, spread_factor)
 
 
-def summarize_layers(rows):
+def summarize_layers(rows: list[dict]) -> dict:
     """Worst op per stage, and the first op whose relative error jumps (where divergence starts)."""
     stages = {}
     for r in rows:

@@ -33,7 +33,7 @@ class MappingReport:
     notes: list = field(default_factory=list)
 
 
-def detect_flavour(keys):
+def detect_flavour(keys: list[str]) -> tuple[str, str | None]:
     """("distillation", [branches]) when keys carry model prefixes like ``Student.``; else ("plain", [])."""
     prefixes = sorted({k.split(".", 1)[0] for k in keys})
     if any(p in ("Student", "Teacher") or re.fullmatch(r"(Student|Teacher)\d*", p) for p in prefixes):
@@ -45,7 +45,7 @@ def _drop(report, reason):
     report.dropped[reason] = report.dropped.get(reason, 0) + 1
 
 
-def map_training_state(src, model, *, branch="Student"):
+def map_training_state(src: dict, model: torch.nn.Module, *, branch: str = "Student") -> tuple[dict, object]:
     """Return (state_dict for ``model`` (training form), MappingReport)."""
     flavour, branches = detect_flavour(src)
     report = MappingReport(flavour)

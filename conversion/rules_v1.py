@@ -20,6 +20,8 @@ Every torch tensor is filled exactly once, every source tensor is used or droppe
 (optimizer state of training programs), anything else is an error naming the variable.
 """
 
+from __future__ import annotations
+
 import re
 
 import numpy as np
@@ -30,6 +32,13 @@ from ppocr_torch.models.necks.rnn_v1 import fluid_gates_to_torch
 
 from .errors import ConversionError, SpecMismatchError
 from .rules import MappingReport
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names used in type hints only
+    from ppocr_torch.models.spec import ModelSpec
+    from ppocr_torch.formats.program_desc import ProgramInfo
+    import os
 
 _BN = {"weight": "scale", "bias": "offset", "running_mean": "mean", "running_var": "variance"}
 _BLOCK_PART = {"expand_conv": "expand", "bottleneck_conv": "depthwise", "linear_conv": "linear"}
@@ -187,7 +196,7 @@ def _pair(v):
     return tuple(v[:2]) if len(v) >= 2 else (v[0], v[0])
 
 
-def check_program(program, model):
+def check_program(program: ProgramInfo, model: torch.nn.Module) -> list[str]:
     """Compare the layers of a 1.x ProgramDesc (conv strides/paddings/groups/dilations, BN epsilon, LSTM
     direction/peepholes/activations, SE hard_sigmoid, final pool) and its parameter shapes with ``model``.
 
@@ -272,7 +281,7 @@ def check_program(program, model):
     return problems
 
 
-def convert_static_v1(path, spec, *, form="deploy"):
+def convert_static_v1(path: str | os.PathLike, spec: ModelSpec, *, form: str = "deploy") -> tuple:
     """Torch model of ``spec`` loaded from a PaddleOCR 1.x saved model at ``path`` (see
     ``readers.static_v1.read_static_model``). When the files include the program, its layers are checked
     against the torch model first (``check_program``) and any disagreement is an error listing them all.

@@ -5,6 +5,8 @@
     -> deploy form (BatchNorm and branches folded)
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from ppocr_torch.charset import build_charset, read_dict_file
@@ -14,8 +16,14 @@ from .errors import ConversionError
 from ppocr_torch.formats.pdparams import read_pdparams
 from .rules import map_training_state
 
+from typing import TYPE_CHECKING
 
-def resolve_dictionary(cfg, dict_path=None):
+if TYPE_CHECKING:  # names used in type hints only
+    from ppocr_torch.models.rec_model import RecModel
+    import os
+
+
+def resolve_dictionary(cfg: dict, dict_path: str | os.PathLike | None = None) -> tuple[list[str], str]:
     """The dictionary lines: ``dict_path`` if given, else the config's character_dict_path when it is a file
     or one of the dictionaries shipped in ppocr_torch/dicts (matched by file name)."""
     if dict_path:
@@ -34,7 +42,9 @@ def resolve_dictionary(cfg, dict_path=None):
     raise ConversionError(f"dictionary {ref!r} (from the config) not found: pass --dict PATH")
 
 
-def convert_checkpoint(pdparams, config, *, name=None, dict_path=None, branch="Student", reverse_text=None):
+def convert_checkpoint(pdparams: str | os.PathLike, config: str | os.PathLike | dict, *, name: str | None = None,
+                       dict_path: str | os.PathLike | None = None, branch: str = "Student",
+                       reverse_text: bool | None = None) -> tuple[RecModel, list[str]]:
     """Return (deploy-form model, notes)."""
     from ppocr_torch.models import build_model, reparameterize_model
 

@@ -199,14 +199,14 @@ def _cmd_models(args) -> int:
     from .download import is_verified, weights_status
     from .registry import get_entry, list_models
 
-    rows = [("NAME", "FAMILY", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS", "CHECK")]
+    rows = [("NAME", "ARCHITECTURE", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS", "CHECK")]
     for name in list_models(args.pattern):
         e = get_entry(name)
         status = weights_status(e)
         if args.available and status not in ("embedded", "local", "cached"):
             continue
         size = _human(e.weights.size) if e.weights is not None and e.weights.size else "-"
-        rows.append((e.name, e.family or e.spec.family, str(e.spec.num_classes), str(e.spec.input_height),
+        rows.append((e.name, e.architecture or e.spec.family, str(e.spec.num_classes), str(e.spec.input_height),
                      size, status, "verified" if is_verified(e) else "unverified"))
     _table(rows)
     return 0

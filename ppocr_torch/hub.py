@@ -24,7 +24,7 @@ HUB_REPO = "ppocr-torch/ppocr-torch"
 HUB_REF = f"v{__version__}"
 """Release tag matching this version."""
 
-RESERVED = frozenset({"dependencies", "list_models", "load_model"})
+RESERVED = frozenset({"dependencies", "list_models", "load_model", "load_recognizer"})
 """Names hubconf.py defines itself; no model entrypoint may take them."""
 
 
@@ -117,7 +117,7 @@ def entrypoint_doc(model_name: str, ep: str | None = None, entry=None) -> str:
         entry = get_entry(model_name)
     ep = ep or entrypoint_name(entry.name)
     spec = entry.spec
-    family = entry.family or spec.family or ""
+    family = entry.architecture or spec.family or ""
     aliases = f" (alias: {', '.join(entry.aliases)})" if entry.aliases else ""
     langs = f", languages: {', '.join(entry.languages)}" if entry.languages else ""
     from .official import official_urls

@@ -37,7 +37,7 @@ class ModelEntry:
     spec: ModelSpec
     dictionary: str  # file name under ppocr_torch/dicts/
     aliases: tuple = ()
-    family: str = ""
+    architecture: str = ""  # what the model is, in words ("PPLCNetV3 + SVTR neck + CTC"); spec.family is the backbone family
     languages: tuple = ()
     official: dict = field(default_factory=dict)  # inference/train URLs, reachable republished sources
     weights: WeightsInfo | None = None

@@ -151,7 +151,7 @@ def test_download_all_then_cache_and_models(checkpoint, tmp_path, monkeypatch, c
     assert sorted(rows) == sorted([a.name, b.name, "Unconverted_rec"])
     assert rows[a.name].split()[-2:] == ["cached", "unverified"] and rows[b.name].split()[-2] == "cached"
     assert rows["Unconverted_rec"].split()[-2:] == ["unavailable", "unverified"]
-    assert out.splitlines()[0].split() == ["NAME", "FAMILY", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS", "CHECK"]
+    assert out.splitlines()[0].split() == ["NAME", "ARCHITECTURE", "CLASSES", "HEIGHT", "SIZE", "WEIGHTS", "CHECK"]
     rc, out, _ = _cli(capsys, "models", "--available")
     assert [line.split()[0] for line in out.splitlines()[1:]] == [a.name, b.name]
 

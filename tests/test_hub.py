@@ -26,7 +26,7 @@ from test_download import cache, checkpoint, served, state_digest, use_registry 
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_TEXT = (ROOT / "samples" / "sample_line.txt").read_text(encoding="utf-8").strip("\n")
-EXTRA = {"list_models", "load_model"}
+EXTRA = {"list_models", "load_model", "load_recognizer"}
 
 
 def _import_hubconf(name="hubconf_under_test"):
@@ -111,7 +111,7 @@ def test_hubconf_entrypoints_signatures_and_docs():
         entry = registry.get_entry(name)
         # every registry model has weights or an official download: the example loads them
         assert "pretrained=False" not in example and (entry.weights is not None or entry.official["inference_url"])
-    for fn in (module.list_models, module.load_model):
+    for fn in (module.list_models, module.load_model, module.load_recognizer):
         assert "Example::" in fn.__doc__
         compile(_example(fn.__doc__), fn.__name__, "exec")
 
@@ -154,11 +154,15 @@ import torch
 os.chdir(root)
 exec(compile(code, "docstring example", "exec"))            # prints text and score
 rec = torch.hub.load(root, "pp_ocrv6_small_rec", source="local")
-by_name = torch.hub.load(root, "load_model", "PP-OCRv6_small_rec", source="local", batch_size=2)
+by_name = torch.hub.load(root, "load_recognizer", "PP-OCRv6_small_rec", source="local", batch_size=2)
+net = torch.hub.load(root, "load_model", "PP-OCRv6_small_rec", source="local")
 names = torch.hub.load(root, "list_models", source="local")
 print(json.dumps({"entry": rec("samples/sample_line.png").text, "load_model": by_name("samples/sample_line.png").text,
                   "type": type(rec).__name__, "module": isinstance(rec.model, torch.nn.Module),
-                  "batch_size": by_name.batch_size, "listed": "PP-OCRv6_small_rec" in names}, ensure_ascii=False))
+                  "batch_size": by_name.batch_size, "listed": "PP-OCRv6_small_rec" in names,
+                  "net": type(net).__name__, "same": all(torch.equal(a, b) for a, b in
+                                                         zip(net.state_dict().values(), rec.model.state_dict().values()))},
+                 ensure_ascii=False))
 """
 
 
@@ -179,7 +183,7 @@ def test_torch_hub_load_local_without_network(tmp_path):
     assert lines[0].startswith(SAMPLE_TEXT + " ") and 0.9 < float(lines[0].rsplit(" ", 1)[1]) <= 1.0
     report = json.loads(lines[-1])
     assert report == {"entry": SAMPLE_TEXT, "load_model": SAMPLE_TEXT, "type": "Recognizer", "module": True,
-                      "batch_size": 2, "listed": True}
+                      "batch_size": 2, "listed": True, "net": "RecModel", "same": True}
     assert not (tmp_path / "empty_cache").exists(), "the embedded model needs no cache"
 
 
@@ -201,8 +205,10 @@ def test_entrypoint_downloads_on_first_use(served, cache, checkpoint, monkeypatc
     untrained = torch.hub.load(str(ROOT), "ch_pp_ocrv2_rec", source="local", pretrained=False)
     assert state_digest(untrained.model) != checkpoint.digest
     assert untrained.model.spec.num_classes == entry.spec.num_classes
-    by_path = torch.hub.load(str(ROOT), "load_model", str(checkpoint.path), source="local")
+    by_path = torch.hub.load(str(ROOT), "load_recognizer", str(checkpoint.path), source="local")
     assert state_digest(by_path.model) == checkpoint.digest
+    assert state_digest(torch.hub.load(str(ROOT), "load_model", str(checkpoint.path), source="local")) == \
+        checkpoint.digest
     assert len(served.log) == 1
 
     (cache / checkpoint.file).unlink()

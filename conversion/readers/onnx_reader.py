@@ -5,6 +5,8 @@ with Reshape) are folded first with a small numpy evaluator, so weights are foun
 their generic names or index offsets.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from ..errors import SourceFormatError
@@ -225,7 +227,7 @@ def _lstm_gates(x, hidden):
     return np.concatenate([blocks[k] for k in _ONNX_TO_TORCH_GATES], axis=0)
 
 
-def read_onnx_ops(path_or_model):
+def read_onnx_ops(path_or_model) -> tuple[list[SourceOp], object]:
     """Return (ops, graph) for an ONNX file or ``onnx.ModelProto``."""
     import onnx
 

@@ -11,6 +11,8 @@ Tensor names: each op output is named ``<op type>@<op index>.<result>`` after it
 program, as the graph names it.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,11 @@ from ppocr_torch.formats.lod_tensor import iter_records
 from ppocr_torch.formats.source_ops import extract_ops
 
 from ..errors import SourceFormatError
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names used in type hints only
+    import os
 
 class LoadedProgram:
     """A Paddle inference program in PIR form with its parameters, and its :class:`Graph`."""
@@ -101,7 +108,7 @@ class LoadedProgram:
         return graph
 
 
-def load_program(path):
+def load_program(path: str | os.PathLike) -> LoadedProgram:
     """Load a Paddle inference export (folder, ``.json`` or ``.pdmodel``) as a ``LoadedProgram``."""
     model_path, params_path = resolve_files(path)
     n_records = sum(1 for _ in iter_records(params_path))  # Paddle reads a cut file without complaint
@@ -139,14 +146,14 @@ def load_program(path):
             paddle.disable_static()
 
 
-def read_paddle_ops(path_or_program):
+def read_paddle_ops(path_or_program: str | os.PathLike | LoadedProgram) -> tuple[list, LoadedProgram]:
     """Return (ops, program) for a Paddle inference export (folder, program file or ``LoadedProgram``), as
     Paddle loads it."""
     prog = path_or_program if isinstance(path_or_program, LoadedProgram) else load_program(path_or_program)
     return extract_ops(prog.graph), prog
 
 
-def read_inference_dictionary(model_path):
+def read_inference_dictionary(model_path: str | os.PathLike) -> list[str] | None:
     """The character list in the ``inference.yml`` next to a Paddle inference program, or None."""
     from ..official import read_inference_yml
 

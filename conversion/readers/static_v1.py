@@ -20,6 +20,11 @@ from ppocr_torch.formats.protobuf import parse_tensor_desc  # noqa: F401
 
 from ..errors import SourceFormatError
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names used in type hints only
+    import os
+
 # (program file, combined params file or None) tried in a folder, in this order
 FOLDER_LAYOUTS = (
     ("model", "params"),  # PaddleOCR 1.x tools/export_model.py (save_inference_model model/params)
@@ -51,7 +56,7 @@ def _check_against_program(tensors, program, path):
                                 f"but {want} in the program (parameters of another model?)")
 
 
-def read_static_model(path, *, names=None):
+def read_static_model(path: str | os.PathLike, *, names: list[str] | None = None) -> StaticModel:
     """Read a Paddle 1.x saved model: a folder (``model``+``params``, ``__model__``+``__params__``,
     ``__model__`` + one file per variable, ``inference.pdmodel``+``inference.pdiparams``), a combined file
     (``names`` required, or a program next to it), or a single variable file. Returns a StaticModel.
