@@ -46,7 +46,7 @@ def test_every_alias_resolves_to_its_model():
 def test_entry_is_complete(name):
     e = registry.get_entry(name)
     assert e.spec.name == name
-    assert e.family and e.languages and e.license
+    assert e.architecture and e.languages and e.license
     assert e.official.get("inference_url") or e.official.get("train_url"), "official download URL"
     assert e.official.get("config"), "PaddleOCR config the spec was taken from"
     assert e.verification, "which check this model passed"
