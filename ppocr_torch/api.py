@@ -154,6 +154,20 @@ def _check_choice(what: str, value: Any, choices: Sequence[str]) -> None:
         raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}; got {value!r}")
 
 
+def _env_threads() -> int | None:
+    """``$PPOCR_TORCH_THREADS`` as a positive int, or None when unset."""
+    raw = os.environ.get("PPOCR_TORCH_THREADS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"$PPOCR_TORCH_THREADS must be a positive integer, got {raw!r}")
+    return value
+
+
 class Recognizer:
     """Text-line recognizer: load a model once, recognize images many times (thread-safe).
 
@@ -167,15 +181,24 @@ class Recognizer:
             batching (sorted by aspect ratio, each batch padded to its widest image).
         channel_order: ``"bgr"`` or ``"rgb"``, the channel order of 3/4-channel numpy inputs.
         download: allow downloading registry weights that are not cached yet.
+        num_threads: CPU threads for torch's operators (``torch.set_num_threads``: process-wide). ``None``
+            (default): ``$PPOCR_TORCH_THREADS`` when set, else torch's own default (one per core). On a host
+            where other processes keep cores busy, fewer threads than cores is faster (see the README).
 
     Attributes:
         model, spec, charset, device, batch_size, mode, channel_order.
     """
 
     def __init__(self, model: Any = DEFAULT_MODEL, *, device: Any = "cpu", batch_size: int = 8,
-                 mode: str = "per_image", channel_order: str = "bgr", download: bool = True):
+                 mode: str = "per_image", channel_order: str = "bgr", download: bool = True,
+                 num_threads: int | None = None):
         import torch
 
+        threads = num_threads if num_threads is not None else _env_threads()
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"num_threads must be a positive integer, got {threads!r}")
+            torch.set_num_threads(threads)
         _check_choice("mode", mode, _MODES)
         _check_choice("channel_order", channel_order, _CHANNEL_ORDERS)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

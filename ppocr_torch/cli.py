@@ -69,6 +69,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="batching: per_image (results independent of the batch) or paddle "
                           "(PaddleOCR's predict_rec)")
     rec.add_argument("--no-download", action="store_true", help="never download weights")
+    rec.add_argument("--threads", type=_positive_int, default=None,
+                     help="CPU threads (default: $PPOCR_TORCH_THREADS, else one per core); on a busy host use fewer")
     rec.set_defaults(func=_cmd_recognize)
 
     models = sub.add_parser("models", help="list the registry models",
@@ -152,8 +154,8 @@ def _cmd_recognize(args) -> int:
         return 2
     try:
         rec = Recognizer(args.model, device=args.device, batch_size=args.batch_size, mode=args.mode,
-                         download=not args.no_download)
-    except (PPOCRTorchError, OSError) as exc:
+                         download=not args.no_download, num_threads=args.threads)
+    except (PPOCRTorchError, OSError, ValueError) as exc:
         _error(str(exc))
         return 2
     except (RuntimeError, AssertionError) as exc:  # torch failing to move the model to the device

@@ -303,3 +303,22 @@ def test_torch_hub_local_entrypoint(tmp_path):
     assert rec(str(Path(root) / "samples" / "sample_line.png")).text == expected
     untrained = torch.hub.load(root, "pp_ocrv6_small_rec", source="local", pretrained=False)
     assert untrained.model.spec.num_classes == 18710
+
+
+def test_num_threads_sets_torchs_threads_and_is_checked(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        rec = api.Recognizer(num_threads=1)
+        assert torch.get_num_threads() == 1 and rec(str(SAMPLE)).text == SAMPLE_TEXT
+        monkeypatch.setenv("PPOCR_TORCH_THREADS", "2")
+        api.Recognizer()
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("PPOCR_TORCH_THREADS", "many")
+        with pytest.raises(ValueError, match="PPOCR_TORCH_THREADS"):
+            api.Recognizer()
+        with pytest.raises(ValueError, match="num_threads"):
+            api.Recognizer(num_threads=0)
+    finally:
+        torch.set_num_threads(before)

@@ -33,6 +33,13 @@ def test_recognize_text(tmp_path):
     assert "Traceback" not in err
 
 
+def test_threads_option(tmp_path):
+    rc, out, err = _run("recognize", "--threads", "1", SAMPLE, tmp_path=tmp_path)
+    assert rc == 0 and out.split("\t")[1] == SAMPLE_TEXT, err
+    rc, _, err = _run("recognize", "--threads", "0", SAMPLE, tmp_path=tmp_path)
+    assert rc == 2 and "Traceback" not in err
+
+
 def test_recognize_json(tmp_path):
     rc, out, err = _run("recognize", "--json", "--mode", "paddle", "--batch-size", "2", SAMPLE, SAMPLE,
                         tmp_path=tmp_path)
