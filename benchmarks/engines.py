@@ -44,8 +44,15 @@ def build_ours(name, threads):
 
     from ppocr_torch import load_model
 
+    from ppocr_torch.errors import PPOCRTorchError
+
     torch.set_num_threads(threads)
-    model = load_model(name)
+    try:
+        model = load_model(name)
+    except PPOCRTorchError:  # not embedded nor fetchable here: the conversion tool builds it from the pinned source
+        from conversion.convert import convert_registry_model
+
+        model = convert_registry_model(name)[0]
 
     def run(x):
         with torch.inference_mode():
