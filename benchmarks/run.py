@@ -106,10 +106,20 @@ def throughput(built, images, height, batch_sizes):
     return best
 
 
-def child(engine, model, threads, lines):
-    """In a fresh process: time to the first result since process start, peak RSS after ``lines`` lines, twice."""
+def peak_rss_mb():
+    """This process's peak resident set (``VmHWM``). Not ``ru_maxrss``: Linux carries that high-water mark over
+    from the parent across fork and exec, so a child of a big process would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(engine, model, threads, lines):
+    """In a fresh process: time to the first result since process start, peak RSS after ``lines`` lines, twice."""
     from engines import BUILDERS
     from ppocr_torch import registry
 
@@ -123,7 +133,7 @@ def child(engine, model, threads, lines):
     for _ in range(2):
         for b in batches:
             run(b)
-        rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        rss.append(peak_rss_mb())
     print(json.dumps({"first_result_at": first, "peak_rss_mb": rss[0], "peak_rss_mb_after_repeat": rss[1]}))
 
 
@@ -233,6 +243,8 @@ def main(argv=None):
     p.add_argument("--busy", action="store_true", help="also measure our latency next to a busy process")
     p.add_argument("--no-readme", action="store_true")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--process-only", metavar="RESULTS_JSON",
+                   help="measure cold start and peak RSS again into an earlier run's results (rewrites its outputs)")
     p.add_argument("--child", nargs=2, metavar=("ENGINE", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -244,6 +256,12 @@ def main(argv=None):
     from ppocr_torch import registry
 
     engines = args.engines or list(ENGINES)
+    if args.process_only:
+        results = json.loads(Path(args.process_only).read_text(encoding="utf-8"))
+        for model, r in results["models"].items():
+            r["process"] = {e: cold_and_memory(e, model, args.threads, args.lines) for e in r["engines"]
+                            if e in engines}
+        return write_outputs(results, Path(args.process_only).with_suffix(""), args)
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": args.threads, "machine": versions(),
                "rounds": args.rounds, "models": {}}
     for model in args.models:
@@ -274,7 +292,12 @@ def main(argv=None):
         results["models"][model] = r
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "cpu-" + time.strftime("%Y%m%d-%H%M")
+    return write_outputs(results, out / ("cpu-" + time.strftime("%Y%m%d-%H%M")), args)
+
+
+def write_outputs(results, base, args):
+    """``base``.json/.md/.png and the README table."""
+    out, stem = base.parent, base.name
     (out / f"{stem}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     table = summarize(results)
     (out / f"{stem}.md").write_text(f"# CPU benchmark {results['date']}\n\n{json.dumps(results['machine'])}\n\n"

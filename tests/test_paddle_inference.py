@@ -245,6 +245,13 @@ def test_synthetic_export_matches_paddle_inference(tmp_path, storage):
     assert ops[2].params["weight"].shape == (32, 32, 3) and ops[2].attrs["padding"] == (2, 0)  # Conv1D + BatchNorm1D
     assert ops[4].output is None and ops[5].output and ops[4].attrs == {"hidden_size": 16, "bidirectional": True}
     assert ops[6].params["weight"].shape == (10, 32)  # torch layout
+    # the runtime's Paddle-free reader finds the same ops and bit-identical tensors (LSTM, SAME, Conv1D, BN1D)
+    from ppocr_torch.formats import read_export_ops
+
+    ours = read_export_ops(tmp_path)
+    assert [(o.kind, o.attrs, o.source_names) for o in ours] == [(o.kind, o.attrs, o.source_names) for o in ops]
+    assert all(a.params.keys() == b.params.keys() and all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+               for a, b in zip(ours, ops))
 
     x = np.random.default_rng(1).uniform(-1, 1, (2, 3, 8, 13)).astype(np.float32)
     runner = PaddleRunner(tmp_path, [op.output for op in ops if op.output])
