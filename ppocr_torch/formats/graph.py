@@ -139,8 +139,11 @@ def _fold(graph: Graph, op: Op):
     if t == "pd_op.full_int_array":
         return np.array(a["value"], dtype=np.int64)
     if t == "pd_op.full":
+        shape = [int(d) for d in a.get("shape", [])]
+        if any(d < 0 for d in shape) or op.inputs:  # sized at run time (a batch-sized LSTM state): not a constant
+            return None
         dtype = np.float32 if "float" in str(a["dtype"]).lower() else np.int64
-        return np.full(list(a["shape"]), a["value"], dtype=dtype)
+        return np.full(shape, a["value"], dtype=dtype)
     if not vals or vals[0] is None:
         return None
     if t in ("pd_op.assign", "pd_op.cast"):
