@@ -185,9 +185,8 @@ def build_from_official(entry, target: Path, *, progress: bool | None = None) ->
         meta = {"name": entry.name, "source_format": "paddle_inference", "url": url, "archive": archive.name,
                 "archive_sha256": sha256_file(archive), "digest": digest,
                 "verification": "digest" if expected else UNVERIFIED, "converted_by": "ppocr_torch runtime"}
-        if not expected:
+        if not expected:  # recorded in the metadata and in the spec: whoever loads the file is told
             meta["verify_with"] = VERIFY_COMMAND.format(name=entry.name)
-        if not expected:  # the spec says so too: whoever loads the file is told
             model.spec = model.spec.replace(extra={**model.spec.extra, "verification": UNVERIFIED})
         save_checkpoint(target, model, meta=meta)
         bar.update(1)
