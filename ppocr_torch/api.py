@@ -24,7 +24,7 @@ from .registry import DEFAULT_MODEL  # stdlib-only import chain: importing the r
 
 __all__ = ["load_model", "list_models", "Recognizer", "recognize"]
 
-_MODES = ("per_image", "paddle")
+_MODES = ("per_image", "throughput", "paddle")
 _CHANNEL_ORDERS = ("bgr", "rgb")
 _ERRORS = ("raise", "return")
 _CHECKPOINT_SUFFIXES = (".pth", ".pt")
@@ -178,12 +178,19 @@ class Recognizer:
         batch_size: most images per forward pass.
         mode: ``"per_image"`` (default): every image is resized to its own width, so its result does
             not depend on the other images of the call; ``"paddle"``: PaddleOCR's ``predict_rec``
-            batching (sorted by aspect ratio, each batch padded to its widest image).
+            batching (sorted by aspect ratio, each batch padded to its widest image); ``"throughput"``: as
+            ``"per_image"``, then padded to a width bucket (at most 1/8 wider) so that lines of many widths
+            share batches; a result still depends only on its own image (the text agrees with
+            ``"per_image"`` on the rendered test lines, see docs/speed.md).
         channel_order: ``"bgr"`` or ``"rgb"``, the channel order of 3/4-channel numpy inputs.
         download: allow downloading registry weights that are not cached yet.
         num_threads: CPU threads for torch's operators (``torch.set_num_threads``: process-wide). ``None``
             (default): ``$PPOCR_TORCH_THREADS`` when set, else torch's own default (one per core). On a host
             where other processes keep cores busy, fewer threads than cores is faster (see the README).
+        optimize: opt-in speed-ups, a list or comma-separated string of ``"compile"`` (``torch.compile``,
+            inductor with freezing; the first calls compile) and ``"int8"`` (dynamic int8 quantisation of the
+            classifier, CPU only). Each changes the probabilities slightly; their measured speed and parity
+            cost are in docs/speed.md. Default: none (float32, the official outputs within fp32 noise).
 
     Attributes:
         model, spec, charset, device, batch_size, mode, channel_order.
@@ -191,8 +198,10 @@ class Recognizer:
 
     def __init__(self, model: Any = DEFAULT_MODEL, *, device: Any = "cpu", batch_size: int = 8,
                  mode: str = "per_image", channel_order: str = "bgr", download: bool = True,
-                 num_threads: int | None = None):
+                 num_threads: int | None = None, optimize: Any = None):
         import torch
+
+        from .models.optimize import OptimizationError, apply_optimizations, parse_optimize
 
         threads = num_threads if num_threads is not None else _env_threads()
         if threads is not None:
@@ -212,6 +221,10 @@ class Recognizer:
             self.model = load_model(model, device=self.device, download=download)
         self.spec = self.model.spec
         self.charset = list(self.model.charset)
+        self.optimize = parse_optimize(optimize)
+        if "int8" in self.optimize and self.device.type != "cpu":
+            raise OptimizationError(f"optimisation 'int8' runs on CPU only, not on device {str(self.device)!r}")
+        self._forward = apply_optimizations(self.model, self.optimize) if self.optimize else self.model
         self.batch_size = batch_size
         self.mode = mode
         self.channel_order = channel_order
@@ -291,7 +304,7 @@ class Recognizer:
 
     def _recognize_arrays(self, images: list) -> tuple[list[int], list]:
         """Recognize uint8 BGR arrays; returns (positions, results) in matching order."""
-        from .preprocess import prepare_batch, sort_for_batching
+        from .preprocess import bucket_width, prepare_batch, sort_for_batching
 
         height, base = self.spec.input_height, self.spec.base_width
         positions: list[int] = []
@@ -304,16 +317,17 @@ class Recognizer:
                 positions.extend(chunk)
                 results.extend(self._forward_decode(batch))
             return positions, results
-        # per_image: group by own width (one cheap pass), then preprocess and run chunk by chunk so
-        # that only one chunk's float arrays are in memory at a time.
+        # per_image / throughput: group by own width or its bucket (one cheap pass), then preprocess and
+        # run chunk by chunk so that only one chunk's float arrays are in memory at a time.
         groups: dict[int, list[int]] = {}
         for i, img in enumerate(images):
-            groups.setdefault(self._own_width(img), []).append(i)
+            width = self._own_width(img)
+            groups.setdefault(bucket_width(width, base) if self.mode == "throughput" else width, []).append(i)
         for width in sorted(groups):
             members = groups[width]
             for start in range(0, len(members), self.batch_size):
                 chunk = members[start:start + self.batch_size]
-                ((local, batch),) = prepare_batch([images[i] for i in chunk], height, mode="per_image",
+                ((local, batch),) = prepare_batch([images[i] for i in chunk], height, mode=self.mode,
                                                   base_width=base)
                 positions.extend(chunk[k] for k in local)
                 results.extend(self._forward_decode(batch))
@@ -335,7 +349,7 @@ class Recognizer:
 
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
         with self._lock, torch.inference_mode():
-            probs = self.model(x.to(self.device))
+            probs = self._forward(x.to(self.device))
             probs = probs.float().cpu().numpy()
         return ctc_greedy_decode(probs, self.charset, reverse=bool(self.spec.extra.get("reverse_text", False)))
 

@@ -65,9 +65,13 @@ def _build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--json", action="store_true", help="print one JSON object per line")
     rec.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     rec.add_argument("--batch-size", type=_positive_int, default=8, help="images per forward (default: 8)")
-    rec.add_argument("--mode", choices=("per_image", "paddle"), default="per_image",
-                     help="batching: per_image (results independent of the batch) or paddle "
-                          "(PaddleOCR's predict_rec)")
+    rec.add_argument("--mode", choices=("per_image", "throughput", "paddle"), default="per_image",
+                     help="batching: per_image (results independent of the batch), throughput (per_image "
+                          "padded to width buckets so that lines share batches) or paddle (PaddleOCR's "
+                          "predict_rec)")
+    rec.add_argument("--optimize", default=None, metavar="compile,int8",
+                     help="opt-in speed-ups (comma-separated): compile (torch.compile), int8 (int8 classifier); "
+                          "each costs a little fidelity, see docs/speed.md")
     rec.add_argument("--no-download", action="store_true", help="never download weights")
     rec.add_argument("--threads", type=_positive_int, default=None,
                      help="CPU threads (default: $PPOCR_TORCH_THREADS, else one per core); on a busy host use fewer")
@@ -154,7 +158,8 @@ def _cmd_recognize(args) -> int:
         return 2
     try:
         rec = Recognizer(args.model, device=args.device, batch_size=args.batch_size, mode=args.mode,
-                         download=not args.no_download, num_threads=args.threads)
+                         download=not args.no_download, num_threads=args.threads,
+                         optimize=args.optimize)
     except (PPOCRTorchError, OSError, ValueError) as exc:
         _error(str(exc))
         return 2

@@ -76,6 +76,8 @@ def _kind(module):
 
 def trace_slots(model, example):
     """Run ``model`` once and return its parametric modules as TorchSlots in call order, plus outputs."""
+    from .models.onednn import plain_modules
+
     names = {m: n for n, m in model.named_modules()}
     order, outputs, hooks = [], {}, []
 
@@ -94,7 +96,7 @@ def trace_slots(model, example):
         if _kind(m) is not None:
             hooks.append(m.register_forward_hook(hook))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), plain_modules(model):  # a fused conv+activation would hide the conv's output
             model(example)
     finally:
         for h in hooks:

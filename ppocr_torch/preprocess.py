@@ -11,6 +11,9 @@ Two batching modes are offered by :func:`prepare_batch`:
 * ``"paddle"``: exactly PaddleOCR, one padded batch whose width depends on the widest image in it;
 * ``"per_image"``: every image at its own width, so its result does not depend on which other images
   share the batch; images with equal final width are grouped to run in one forward pass.
+* ``"throughput"``: every image resized as in ``"per_image"``, then zero-padded on the right to its own
+  width rounded up to a bucket (:func:`bucket_width`, at most 1/8 wider), so lines of many widths share
+  batches and shapes repeat; a result still depends only on its own image, not on its companions.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "DEFAULT_MAX_WIDTH",
     "resize_norm",
     "batch_width_ratio",
+    "bucket_width",
     "prepare_batch",
     "sort_for_batching",
 ]
@@ -37,7 +41,7 @@ DEFAULT_MIN_RATIO_WIDTH = 320
 DEFAULT_MAX_WIDTH = 32000
 """Default upper bound on a preprocessed width (OpenCV and memory stay comfortable below it)."""
 
-_MODES = ("paddle", "per_image")
+_MODES = ("paddle", "per_image", "throughput")
 _HALF = np.float32(0.5)
 _255 = np.float32(255)
 
@@ -124,6 +128,18 @@ def batch_width_ratio(
     return ratio
 
 
+def bucket_width(width: int, base_width: int = DEFAULT_MIN_RATIO_WIDTH) -> int:
+    """The padded width of an image whose own width is ``width`` in ``"throughput"`` mode.
+
+    ``base_width`` and below stay as they are; above, the width is rounded up to a multiple of
+    ``max(64, 2 ** floor(log2(width)) // 8)``: at most 64 px or 1/8 wider, one bucket per step.
+    """
+    if width <= base_width:
+        return int(width)
+    step = max(64, (1 << (int(width).bit_length() - 1)) // 8)
+    return -(-int(width) // step) * step
+
+
 def _own_width(img: np.ndarray, height: int, base_width: int) -> int:
     """Width an image gets when batched alone: ``int(height * max(base_width/height, w/h))``."""
     return int(height * batch_width_ratio([img], height, base_width))
@@ -148,6 +164,9 @@ def prepare_batch(
             ``int(height * max(base_width / height, w / h))`` and returns a list of groups
             ``(indices, array[n, 3, height, width])``, one per distinct width, in ascending width order
             with indices ascending inside a group; results do not depend on the batch composition.
+            ``"throughput"`` returns the same kind of groups, one per bucket width
+            (:func:`bucket_width` of the own width); each image is resized to its own width and
+            zero-padded to its bucket.
         base_width: narrowest width (PaddleOCR's ``rec_image_shape`` width, 320).
         max_width: largest width allowed for any image's own width.
 
@@ -181,13 +200,14 @@ def prepare_batch(
 
     groups: dict[int, list[int]] = {}
     for i, width in enumerate(widths):
-        groups.setdefault(width, []).append(i)
+        key = bucket_width(width, base_width) if mode == "throughput" else width
+        groups.setdefault(key, []).append(i)
     result: list[tuple[list[int], np.ndarray]] = []
     for width in sorted(groups):
         indices = groups[width]
         arr = np.zeros((len(indices), 3, height, width), dtype=np.float32)
         for j, i in enumerate(indices):
-            _resize_norm_into(images[i], arr[j])
+            _resize_norm_into(images[i], arr[j, :, :, :widths[i]])
         result.append((indices, arr))
     return result
 

@@ -1,7 +1,8 @@
 """Deploy form: fold every BatchNorm and re-parameterizable branch into single convolutions.
 
 One walker: every module that has ``reparameterize()`` (blocks, backbones) or ``fuse()`` in place
-(``ConvBNAct``) rewrites itself; the result computes the same function with fewer ops.
+(``ConvBNAct``) rewrites itself; the result computes the same function with fewer ops. Its convolutions and
+linears then run on CPU through oneDNN's fused, weight-packed primitives (:mod:`.onednn`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from .layers import ConvBNAct
+from .onednn import use_onednn
 
 
 @torch.no_grad()
@@ -25,6 +27,7 @@ def reparameterize_model(model: nn.Module) -> nn.Module:
     for m in list(model.modules()):
         if isinstance(m, ConvBNAct):
             m.fuse()
+    use_onednn(model)
     model.form = "deploy"
     model.train(was_training)
     return model
