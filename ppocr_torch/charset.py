@@ -6,15 +6,20 @@ only with ``use_space_char``): the CTC blank is first and the optional space las
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Sequence
 
-from .errors import SpecMismatchError
+from .errors import SpecMismatchError, UnsupportedFileError
+from .files import read_regular_file
 
 __all__ = ["BLANK", "build_charset", "read_dict_file", "check_num_classes", "packaged_charset"]
 
 BLANK = "blank"
 """Name PaddleOCR gives the CTC blank (class 0)."""
+
+MAX_DICT_BYTES = 64 << 20
+"""Largest dictionary file read (the largest shipped dictionary is well under 1 MiB)."""
 
 
 def build_charset(dict_chars: Sequence[str], use_space_char: bool) -> list[str]:
@@ -35,12 +40,13 @@ def read_dict_file(path: str | os.PathLike) -> list[str]:
     * a UTF-8 byte-order mark is not removed (it becomes part of the first entry).
 
     Raises:
+        UnsupportedFileError: not a regular file (a FIFO, a device: never opened) or larger than 64 MiB.
         OSError: the file cannot be read.
         UnicodeDecodeError: a line is not valid UTF-8.
     """
-    with open(path, "rb") as fh:
-        lines = fh.readlines()
-    return [line.decode("utf-8").strip("\n").strip("\r\n") for line in lines]
+    data = read_regular_file(path, MAX_DICT_BYTES, name=f"dictionary file {os.fspath(path)!r}",
+                             error=UnsupportedFileError)
+    return [line.decode("utf-8").strip("\n").strip("\r\n") for line in io.BytesIO(data).readlines()]
 
 
 def check_num_classes(charset: Sequence[str], num_classes: int) -> None:

@@ -14,6 +14,15 @@ class InvalidImageError(PPOCRTorchError, ValueError):
     """An input image cannot be read or used (empty, not an image, bad dtype/shape, too large)."""
 
 
+class UnsupportedFileError(PPOCRTorchError, OSError):
+    """A named file is refused before it is read: not a regular file (a FIFO, a device, a socket, a directory) or
+    larger than the limit for its kind."""
+
+
+class ConfigurationError(PPOCRTorchError, ValueError):
+    """An environment variable of ppocr_torch has an invalid value (the message names the variable)."""
+
+
 class UnknownModelError(PPOCRTorchError, ValueError):
     """A model name is not in the registry."""
 
