@@ -17,6 +17,18 @@ numpy path):
   ``[0, 1]`` and become ``round(x * 255)``; every other dtype is rejected.
 
 Images with a zero dimension are rejected; any positive size (even 1x1) is accepted.
+
+Limits (hostile inputs cost bounded memory and time):
+
+* an image of more than ``$PPOCR_TORCH_MAX_IMAGE_PIXELS`` pixels (default 40,000,000), width x height, is
+  refused: an encoded file by the dimensions in its header, before anything is decoded (PNG, JPEG, GIF, BMP,
+  WebP, TIFF: :mod:`ppocr_torch.image_header`), arrays and PIL images before they are converted. For the other
+  formats OpenCV refuses on its own: importing this module sets ``$OPENCV_IO_MAX_IMAGE_PIXELS`` to the limit
+  (unless already set). OpenCV reads that variable once per process, as early as when ``cv2`` is imported
+  (OpenCV 5.0 does), so this backstop holds when this module is imported before ``cv2`` (the package itself
+  imports ``cv2`` only after it); child processes inherit the variable;
+* a file is read only when it is a regular file (never a FIFO, a device, a socket) of at most
+  ``$PPOCR_TORCH_MAX_FILE_BYTES`` bytes (default 256 MiB).
 """
 
 from __future__ import annotations
@@ -27,14 +39,45 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidImageError
+from .errors import ConfigurationError, InvalidImageError
+from .files import env_limit, read_regular_file
+from .image_header import image_size
 
-__all__ = ["load_image", "describe_input"]
+__all__ = ["load_image", "describe_input", "max_image_pixels", "max_file_bytes"]
+
+MAX_PIXELS_ENV = "PPOCR_TORCH_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_PIXELS = 40_000_000  # a 12 MP photo and a 60000x600 line pass
+MAX_FILE_BYTES_ENV = "PPOCR_TORCH_MAX_FILE_BYTES"
+DEFAULT_MAX_FILE_BYTES = 256 << 20
 
 _CHANNEL_ORDERS = ("bgr", "rgb")
 _JPEG_MAGIC = b"\xff\xd8\xff"
 # PIL modes converted to RGBA (they carry transparency); every other mode is converted to RGB.
 _PIL_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "PA", "P"})
+
+
+def max_image_pixels() -> int:
+    """The pixel limit: ``$PPOCR_TORCH_MAX_IMAGE_PIXELS`` or 40,000,000 (ConfigurationError when invalid)."""
+    return env_limit(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS)
+
+
+def max_file_bytes() -> int:
+    """The size limit of image files: ``$PPOCR_TORCH_MAX_FILE_BYTES`` or 256 MiB (ConfigurationError when
+    invalid)."""
+    return env_limit(MAX_FILE_BYTES_ENV, DEFAULT_MAX_FILE_BYTES)
+
+
+def _set_opencv_limit() -> None:
+    """OpenCV's own pixel limit as the backstop for formats image_header does not know; OpenCV reads it once,
+    when cv2 is loaded, so it must be in the environment before that (an invalid limit is reported by
+    load_image)."""
+    try:
+        os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_image_pixels()))
+    except ConfigurationError:
+        pass
+
+
+_set_opencv_limit()
 
 
 def _is_pil_image(obj: Any) -> bool:
@@ -90,16 +133,18 @@ def load_image(obj: Any, *, channel_order: str = "bgr", name: str | None = None)
         raise InvalidImageError(
             f"{prefix}: channel_order must be 'bgr' or 'rgb', got {channel_order!r}"
         )
+    limit = max_image_pixels()
     if isinstance(obj, (str, os.PathLike)):
-        arr = _decode(_read_file(obj, prefix), prefix, "empty file")
+        arr = _decode(_read_file(obj, prefix), prefix, "empty file", limit)
         order = "bgr"
     elif isinstance(obj, (bytes, bytearray, memoryview)):
-        arr = _decode(obj, prefix, "empty bytes")
+        arr = _decode(obj, prefix, "empty bytes", limit)
         order = "bgr"
     elif isinstance(obj, np.ndarray):
         arr = obj
         order = channel_order
     elif _is_pil_image(obj):
+        _check_pixels(obj.size[0], obj.size[1], limit, prefix)
         arr = _pil_to_array(obj, prefix)
         order = "rgb"
     else:
@@ -107,34 +152,51 @@ def load_image(obj: Any, *, channel_order: str = "bgr", name: str | None = None)
             f"{prefix}: unsupported input type; expected a path, encoded image bytes, "
             "a numpy array or a PIL.Image.Image"
         )
+    if arr.ndim >= 2:
+        _check_pixels(arr.shape[1], arr.shape[0], limit, prefix)
     out = _array_to_bgr(arr, order, prefix)
     if isinstance(obj, np.ndarray) and np.may_share_memory(out, obj):
         out = out.copy()
     return out
 
 
+def _check_pixels(width: int, height: int, limit: int, prefix: str) -> None:
+    if width * height > limit:
+        raise InvalidImageError(
+            f"{prefix}: {width}x{height} (width x height) is {width * height} pixels, above the limit of {limit}; "
+            f"crop the text line or scale it down first (or raise ${MAX_PIXELS_ENV})"
+        )
+
+
 def _read_file(path: str | os.PathLike, prefix: str) -> bytes:
-    """Read a whole file, turning every OS-level failure into InvalidImageError."""
+    """Read a regular file of at most max_file_bytes(), turning every OS-level failure into InvalidImageError."""
+    limit = max_file_bytes()
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_regular_file(path, limit, name=prefix, error=InvalidImageError,
+                                 limit_env=MAX_FILE_BYTES_ENV)
+    except InvalidImageError:
+        raise
     except FileNotFoundError:
         raise InvalidImageError(f"{prefix}: file not found") from None
-    except IsADirectoryError:
-        raise InvalidImageError(f"{prefix}: is a directory, not an image file") from None
     except OSError as exc:
         if os.path.isdir(path):  # Windows reports directories as PermissionError
             raise InvalidImageError(f"{prefix}: is a directory, not an image file") from None
         raise InvalidImageError(f"{prefix}: cannot read file: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # the OS cannot take this string: a NUL character, a lone surrogate
+        why = f"it cannot be encoded for the file system ({exc.reason})" if isinstance(exc, UnicodeError) \
+            else "it contains a NUL character"
+        raise InvalidImageError(f"{prefix}: not a usable file path: {why}; check the name") from None
 
 
-def _decode(data: bytes | bytearray | memoryview, prefix: str, empty_msg: str) -> np.ndarray:
+def _decode(data: bytes | bytearray | memoryview, prefix: str, empty_msg: str, limit: int) -> np.ndarray:
     """Decode an encoded image with OpenCV.
 
     JPEG is decoded with ``IMREAD_COLOR`` so that the EXIF orientation is applied exactly as
     PaddleOCR's ``cv2.imread`` does (JPEG has no alpha and is 8-bit, so nothing is lost). Every other
     format is decoded with ``IMREAD_UNCHANGED`` so that 16-bit depth, alpha and gray are converted by our
     own rules instead of OpenCV's (which truncates 16-bit and drops alpha).
+
+    The dimensions in the header are checked against ``limit`` before anything is decoded.
     """
     import cv2
 
@@ -143,10 +205,19 @@ def _decode(data: bytes | bytearray | memoryview, prefix: str, empty_msg: str) -
     buf = np.frombuffer(data, dtype=np.uint8)
     if buf.size == 0:
         raise InvalidImageError(f"{prefix}: {empty_msg}")
+    size = image_size(data)
+    if size is not None:
+        _check_pixels(size[0], size[1], limit, prefix)
     flags = cv2.IMREAD_COLOR if bytes(buf[:3]) == _JPEG_MAGIC else cv2.IMREAD_UNCHANGED
     try:
         arr = cv2.imdecode(buf, flags)
     except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):  # OpenCV's own limit, see _set_opencv_limit
+            raise InvalidImageError(
+                f"{prefix}: image too large: above OpenCV's limit of "
+                f"{os.environ.get('OPENCV_IO_MAX_IMAGE_PIXELS', 'its default')} pixels "
+                f"($OPENCV_IO_MAX_IMAGE_PIXELS, set from ${MAX_PIXELS_ENV} when ppocr_torch.image_io is imported)"
+            ) from None
         raise InvalidImageError(f"{prefix}: not a decodable image ({exc})") from None
     if arr is None or arr.size == 0:
         raise InvalidImageError(f"{prefix}: not a decodable image")

@@ -99,3 +99,37 @@ def test_pil_images_in_any_mode(rec):
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=95)
     assert rec(buf.getvalue()).text == SAMPLE_TEXT
+
+
+def test_special_files_and_unusable_path_strings_fail_only_their_own_entry(rec, tmp_path):
+    """A FIFO (which would block a plain open), /dev/zero (endless), a NUL character and a lone surrogate (which
+    the OS refuses with a bare ValueError) each give a typed error in their slot; the other inputs are read."""
+    import os
+    import threading
+
+    from ppocr_torch.errors import InvalidImageError
+
+    items = [str(SAMPLE), "a\x00.png", "a\ud800.png", str(tmp_path)]
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.png")
+        items.append(str(tmp_path / "pipe.png"))
+    if os.path.exists("/dev/zero"):
+        items.append("/dev/zero")
+    items.append(SAMPLE)
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(out=rec(items, errors="return")), daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "recognize blocked"
+    out = box["out"]
+    assert len(out) == len(items)
+    assert out[0].text == SAMPLE_TEXT and out[-1].text == SAMPLE_TEXT
+    for i, res in enumerate(out[1:-1], start=1):
+        assert isinstance(res, InvalidImageError), (items[i], res)
+        assert str(res).startswith(f"input {i} (path {items[i]!r}): "), res
+    assert "NUL character" in str(out[1]) and "surrogates not allowed" in str(out[2])
+    assert "is a directory" in str(out[3])
+    if hasattr(os, "mkfifo"):
+        assert "is a FIFO (named pipe), not a regular file" in str(out[4])
+    with pytest.raises(InvalidImageError, match="input 1 .*NUL character"):
+        rec([SAMPLE, "a\x00.png"])
