@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from . import __version__
@@ -126,6 +127,28 @@ def _strip_input_prefix(message: str, obj, index: int) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
+def _display_path(path: str) -> str:
+    """``path`` as printed: itself, or with its undecodable bytes (``\\xff``), lone surrogates (``\\ud800``) and
+    control characters (``\\t``, ``\\x00``) escaped, so that one odd name neither stops the output nor splits
+    its line."""
+    try:
+        text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name byte gives
+        text = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], text)
+
+
+def _json_line(obj: dict) -> str:
+    """One JSON object; non-ASCII characters as themselves unless a path holds a lone surrogate (an
+    undecodable file name), which only the escaped form can carry through UTF-8."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj)
+    return line
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -172,16 +195,15 @@ def _cmd_recognize(args) -> int:
         if isinstance(res, BaseException):
             failed += 1
             message = _strip_input_prefix(str(res), path, i)
-            _error(f"{path}: {message}")
+            _error(f"{_display_path(path)}: {message}")
             if args.json:
-                print(json.dumps({"path": path, "error": message}, ensure_ascii=False), flush=True)
+                print(_json_line({"path": path, "error": message}), flush=True)
             continue
         if args.json:
             d = res.to_dict()
-            print(json.dumps({"path": path, "text": d["text"], "score": d["score"], "chars": d["chars"]},
-                             ensure_ascii=False))
+            print(_json_line({"path": path, "text": d["text"], "score": d["score"], "chars": d["chars"]}))
         else:
-            print(f"{path}\t{res.text}\t{res.score:.4f}")
+            print(f"{_display_path(path)}\t{res.text}\t{res.score:.4f}")
     sys.stdout.flush()
     return 1 if failed else 0
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "samples/sample_line.png"
 SAMPLE_TEXT = (ROOT / "samples" / "sample_line.txt").read_text(encoding="utf-8").strip("\n")
@@ -197,3 +199,32 @@ def test_download_usage_and_offline_errors(checkpoint, tmp_path, monkeypatch, ca
     assert rc == 2 and out == ""
     assert url in err and checkpoint.file in err and "ppocr-torch download ch_PP-OCRv2_rec" in err
     assert "Traceback" not in err
+
+
+def test_unusable_and_undecodable_paths_are_reported_and_the_others_printed(tmp_path, capsys):
+    """A NUL character, a lone surrogate and a file name that is not UTF-8 (``os.fsdecode`` gives it lone
+    surrogates) neither stop the output nor break its encoding; JSON keeps the exact path."""
+    import shutil
+
+    from ppocr_torch.cli import main
+
+    odd = tmp_path / os.fsdecode(b"line\xff.png")
+    try:
+        shutil.copy(ROOT / SAMPLE, odd)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    paths = ["a\x00.png", "b\ud800.png", str(odd), str(ROOT / SAMPLE)]
+    assert main(["recognize", "--no-download", *paths]) == 1
+    out, err = capsys.readouterr()
+    shown = str(tmp_path / "line\\xff.png")
+    assert out.splitlines() == [f"{shown}\t{SAMPLE_TEXT}\t{out.splitlines()[0].split(chr(9))[2]}",
+                                f"{ROOT / SAMPLE}\t{SAMPLE_TEXT}\t{out.splitlines()[1].split(chr(9))[2]}"]
+    assert err.splitlines() == [
+        "ppocr-torch: error: a\\x00.png: not a usable file path: it contains a NUL character; check the name",
+        "ppocr-torch: error: b\\ud800.png: not a usable file path: it cannot be encoded for the file system "
+        "(surrogates not allowed); check the name"]
+    assert main(["recognize", "--no-download", "--json", *paths]) == 1
+    objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o["path"] for o in objs] == paths
+    assert "NUL character" in objs[0]["error"] and "surrogates" in objs[1]["error"]
+    assert objs[2]["text"] == objs[3]["text"] == SAMPLE_TEXT
