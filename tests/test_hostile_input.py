@@ -294,3 +294,24 @@ def test_unusable_path_strings_are_typed_errors(path, why):
     msg = str(info.value)
     assert msg == f"input 2 (path {path!r}): not a usable file path: {why}; check the name"
     msg.encode("utf-8")  # printable: the path is shown by its repr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_paddle_file_readers_refuse_a_fifo_without_blocking(tmp_path):
+    from ppocr_torch.errors import SourceFormatError
+    from ppocr_torch.formats import _pir_parameter_names
+    from ppocr_torch.formats.lod_tensor import read_tensor_file
+    from ppocr_torch.formats.pdparams import read_pdparams
+    from ppocr_torch.formats.pir_json import graph_from_pir_json
+
+    fifo = tmp_path / "inference.json"
+    os.mkfifo(fifo)
+    readers = [read_tensor_file, read_pdparams, lambda p: graph_from_pir_json(p, {}), _pir_parameter_names]
+    for read in readers:
+        box = {}
+        thread = threading.Thread(target=lambda: box.update(err=pytest.raises(SourceFormatError, read, fifo)),
+                                  daemon=True)
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive(), f"{read} blocked on a FIFO"
+        assert str(box["err"].value) == f"{fifo}: is a FIFO (named pipe), not a regular file; only regular files are read"

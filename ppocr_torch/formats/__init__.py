@@ -56,12 +56,18 @@ def read_export_graph(path):
 
 
 def _pir_parameter_names(model_path):
+    import io
     import json
 
+    from ..files import open_regular_file
+
     try:
-        with open(model_path, encoding="utf-8") as fh:
+        with io.TextIOWrapper(open_regular_file(model_path, name=str(model_path), error=SourceFormatError),
+                              encoding="utf-8") as fh:
             ops = json.load(fh)["program"]["regions"][0]["blocks"][0]["ops"]
         return [op["A"][3] for op in ops if op.get("#") == "p"]
+    except SourceFormatError:
+        raise
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise SourceFormatError(f"{model_path}: not a readable PIR program ({type(exc).__name__}: {exc})") from exc
 

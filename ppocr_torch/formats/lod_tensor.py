@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SourceFormatError
+from ..files import read_regular_file
 from .protobuf import Buffer, parse_tensor_desc
 
 # framework.proto VarType.Type: the POD types a tensor may hold
@@ -96,13 +97,11 @@ def _parse_record(buf, what):
 
 
 def read_bytes(path):
+    """The bytes of a regular file (a FIFO or a device is refused, never read)."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_regular_file(path, None, name=str(path), error=SourceFormatError)
     except FileNotFoundError:
         raise SourceFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SourceFormatError(f"{path}: is a folder, expected a Paddle tensor file") from None
 
 
 def read_tensor_file(path, *, with_lod=False):

@@ -10,6 +10,7 @@ import pickle
 import numpy as np
 
 from ..errors import SourceFormatError
+from ..files import open_regular_file
 
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -29,8 +30,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def read_pdparams(path):
     """Return ``{name: float32/int ndarray}`` from a ``.pdparams`` file (the name table is dropped)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular_file(path, name=str(path), error=SourceFormatError) as fh:
             obj = _RestrictedUnpickler(fh, encoding="latin1").load()
+    except SourceFormatError:
+        raise
     except FileNotFoundError:
         raise SourceFormatError(f"{path}: no such file") from None
     except pickle.UnpicklingError as exc:

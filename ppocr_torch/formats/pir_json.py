@@ -9,9 +9,11 @@ an attribute is ``{"N": name, "AT": {"#": type, "D": data}}``.
 
 from __future__ import annotations
 
+import io
 import json
 
 from ..errors import SourceFormatError
+from ..files import open_regular_file
 from .graph import Graph
 
 DIALECTS = {"0": "builtin", "1": "pd_op"}
@@ -45,8 +47,11 @@ def _value_shape(out):
 def graph_from_pir_json(path, parameters: dict) -> Graph:
     """Build the graph of ``inference.json`` at ``path``; ``parameters`` maps names to arrays."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with io.TextIOWrapper(open_regular_file(path, name=str(path), error=SourceFormatError),
+                              encoding="utf-8") as fh:
             doc = json.load(fh)
+    except SourceFormatError:
+        raise
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SourceFormatError(f"{path}: not a readable PIR program ({exc})") from exc
     try:
