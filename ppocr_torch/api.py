@@ -109,6 +109,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
     Raises:
         UnknownModelError: not a registry name and not a checkpoint file.
         WeightsNotCachedError, DownloadError, ChecksumError: the registry weights cannot be obtained.
+        CacheError: the weights cannot be written to the cache (disk full, read-only folder).
         CheckpointError: the file is not a valid ppocr_torch checkpoint.
         SpecMismatchError: the checkpoint disagrees with its character set or registry entry.
     """

@@ -8,7 +8,7 @@ Subcommands:
 * ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes.
 
 Exit codes: 0 success; 1 some image could not be read (the others are still printed); 2 usage error,
-unknown model, or weights unavailable.
+unknown model, weights unavailable, or the cache cannot be written (disk full, read-only).
 """
 
 from __future__ import annotations
@@ -272,8 +272,12 @@ def _cmd_download(args) -> int:
     for e in todo:
         try:
             path = resolve_weights(e, download=True, progress=progress)
-        except PPOCRTorchError as exc:
+        except PPOCRTorchError as exc:  # CacheError included: disk full, read-only cache (message names both)
             _error(str(exc))
+            status = 2
+            continue
+        except OSError as exc:  # anything else of the file system: still no traceback
+            _error(f"{e.name}: {exc}")
             status = 2
             continue
         print(f"{e.name}\t{path}", flush=True)

@@ -13,8 +13,10 @@ In this order, each step only when the one before has nothing:
   list of base URLs, tried in order), else the entry's explicit ``url``, else :data:`DEFAULT_WEIGHTS_BASE_URL`;
 * **official**: PaddleOCR's own download converted here (:mod:`ppocr_torch.official`).
 
-The transfer itself (resume, retries, sha256 before the rename) is :mod:`ppocr_torch.transport`; a lock file
-``<cache>/<file>.lock`` (:mod:`ppocr_torch.filelock`) makes concurrent processes fetch a file once.
+The transfer itself (resume, retries, sha256 before the rename; size, rate and time limits) is
+:mod:`ppocr_torch.transport`; a lock file ``<cache>/<file>.lock`` (:mod:`ppocr_torch.filelock`) makes concurrent
+processes fetch a file once. A cache that cannot be written (disk full, read-only) raises
+:class:`~ppocr_torch.errors.CacheError` naming the file and the folder.
 ``PPOCR_TORCH_OFFLINE=1`` (or ``download=False``) never touches the network: a missing file raises
 :class:`~ppocr_torch.errors.WeightsNotCachedError` naming the file, its URL and the command that fetches it.
 """
@@ -28,8 +30,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .errors import ChecksumError, DownloadError, WeightsNotCachedError
+from .errors import ChecksumError, DownloadError, PPOCRTorchError, WeightsNotCachedError
 from .filelock import FileLock
+from .files import cache_error
 from .transport import download_file
 
 __all__ = [
@@ -226,7 +229,10 @@ def resolve_weights(entry, *, download: bool = True, progress: bool | None = Non
         WeightsNotCachedError: not cached and fetching is disabled; the message says how to get it.
         ChecksumError: a file has the wrong sha256, or the official download converts to other weights than
             the registry's digest (nothing is cached).
-        DownloadError: neither the release nor the official download could be fetched.
+        DownloadError: neither the release nor the official download could be fetched (or another process
+            fetching the same file made no progress for ``filelock.LOCK_TIMEOUT`` seconds).
+        CacheError: the cache cannot be written (disk full, read-only folder); the message names the file
+            and the folder. Nothing is left at the target (a partial ``.part`` may be, for resuming).
         SourceFormatError, ConversionError: the official download is not the export the registry describes.
     """
     w = entry.weights
@@ -254,7 +260,10 @@ def resolve_weights(entry, *, download: bool = True, progress: bool | None = Non
     with FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
         if _cached_ok(target, w):  # another process fetched it while we waited
             return target
-        _unlink(target)  # corrupt or stale: fetch it again
+        try:
+            _unlink(target)  # corrupt or stale: fetch it again
+        except OSError as exc:
+            raise cache_error(exc, target, "replace the corrupt file") from exc
         return _fetch_weights(entry, target, progress)
 
 
@@ -330,7 +339,10 @@ def fetch_url(url: str, target: Path, *, sha256: str | None = None, progress: bo
     with FileLock(target.with_name(target.name + ".lock"), label=target.name, progress=progress):
         if target.is_file() and (sha256 is None or _matches(target, sha256)):
             return target
-        _unlink(target)
+        try:
+            _unlink(target)
+        except OSError as exc:
+            raise cache_error(exc, target, "replace the stale file") from exc
         download_file([url], target, sha256=sha256, size=None, progress=progress)
     return target
 
@@ -430,8 +442,11 @@ def _write_verified(target: Path, sha256: str, write, *, source: str) -> None:
     """
     from .files import sha256_file
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise cache_error(exc, target, "write") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -443,8 +458,10 @@ def _write_verified(target: Path, sha256: str, write, *, source: str) -> None:
             )
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; cached weights are ordinary readable files
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         _unlink(Path(tmp))
+        if isinstance(exc, OSError) and not isinstance(exc, PPOCRTorchError):
+            raise cache_error(exc, target, "write") from exc
         raise
 
 

@@ -52,7 +52,21 @@ class ChecksumError(PPOCRTorchError, OSError):
 
 
 class DownloadError(PPOCRTorchError, ConnectionError):
-    """A download failed (HTTP error, connection refused, cut transfer)."""
+    """A download failed (HTTP error, connection refused, cut or too slow transfer), or the wait for another
+    process downloading the same file timed out."""
+
+
+class CacheError(PPOCRTorchError, OSError):
+    """A file of the cache cannot be written: disk full or over quota, a read-only or not writable folder, a
+    file where a folder should be. ``errno`` is the operating system's code, ``path`` the file or folder."""
+
+    def __init__(self, message: str, *, errno: "int | None" = None, path: "str | None" = None):
+        super().__init__(message)
+        self.errno = errno
+        self.path = path
+
+    def __str__(self) -> str:  # OSError would format errno and filename instead of the message
+        return str(self.args[0]) if self.args else ""
 
 
 class ConversionError(PPOCRTorchError, ValueError):

@@ -1,13 +1,14 @@
 """File helpers shared by the cache, the checkpoints, the converters and the readers of user files (no torch
 import)."""
 
+import errno
 import hashlib
 import os
 import stat
 import tempfile
 from pathlib import Path
 
-from .errors import ConfigurationError
+from .errors import CacheError, ConfigurationError
 
 # What a path that is not a regular file names, for the messages of open_regular_file.
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -109,3 +110,43 @@ def read_regular_file(path, limit, *, name, error, limit_env=None):
     if total > limit:
         raise error(_too_large(name, None, limit, limit_env))
     return b"".join(parts)
+
+
+_NO_ROOM = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+_NOT_A_FOLDER = {errno.ENOTDIR, errno.EEXIST}
+CACHE_ERRNOS = frozenset(_NO_ROOM | _NOT_WRITABLE)  # errors of the place written to, not of the data
+
+
+def cache_error(exc: OSError, path, action: str, *, folder=None) -> CacheError:
+    """The :class:`~ppocr_torch.errors.CacheError` for ``exc``, raised while trying to ``action`` (``"write"``,
+    ``"create"``, ``"rename onto"``, ...) ``path``: the message names the file, its folder, the system's reason
+    and what to do (free space, make the folder writable, or point the cache somewhere else)."""
+    path = Path(path)
+    folder = Path(folder) if folder is not None else path.parent
+    code = exc.errno
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if code in errno.errorcode:
+        reason += f" ({errno.errorcode[code]})"
+    if code in _NO_ROOM:
+        todo = f"free space on the disk holding {str(folder)!r} (or raise your disk quota)"
+    elif code in _NOT_WRITABLE:
+        todo = f"make {str(folder)!r} writable for this user"
+    elif code in _NOT_A_FOLDER:
+        todo = f"a file stands where the folder {str(folder)!r} (or one of its parents) should be: move it away"
+    else:
+        todo = f"check {str(folder)!r}"
+    env = "PPOCR_TORCH_HOME"  # download.ENV_HOME (importing download from here would be circular)
+    official = os.environ.get("PPOCR_TORCH_OFFICIAL_CACHE", "").strip()
+    if official and _is_under(path, Path(os.path.expanduser(official))):
+        env = "PPOCR_TORCH_OFFICIAL_CACHE"
+    return CacheError(f"cannot {action} {str(path)!r} in the folder {str(folder)!r}: {reason}; {todo}, or set "
+                      f"${env} to another folder", errno=code, path=str(path))
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    try:
+        path.absolute().relative_to(root.absolute())
+        return True
+    except ValueError:
+        return False

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import ChecksumError, DownloadError, SourceFormatError
+from .errors import ChecksumError, DownloadError, PPOCRTorchError, SourceFormatError
 
 ENV_OFFICIAL_MIRROR = "PPOCR_TORCH_OFFICIAL_MIRROR"
 ENV_OFFICIAL_CACHE = "PPOCR_TORCH_OFFICIAL_CACHE"
@@ -73,7 +73,7 @@ def unpack_archive(path) -> Path:
     ``inference.pdmodel`` (or the one ``.onnx``) is returned; any other file is returned as it is."""
     import tarfile
 
-    from .files import sha256_file
+    from .files import CACHE_ERRNOS, cache_error, sha256_file
 
     path = Path(path)
     if not path.name.endswith(ARCHIVE_SUFFIXES):
@@ -82,7 +82,10 @@ def unpack_archive(path) -> Path:
         raise SourceFormatError(f"{path}: no such archive")
     dest = path.with_name(f"{path.name}.{sha256_file(path)[:12]}.d")  # a re-fetched archive is unpacked anew
     if not dest.is_dir():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        except OSError as exc:
+            raise cache_error(exc, dest, "unpack the archive into") from exc
         try:
             try:
                 with tarfile.open(path) as tf:
@@ -99,6 +102,8 @@ def unpack_archive(path) -> Path:
                             with tf.extractfile(m) as src, open(out, "wb") as dst:
                                 shutil.copyfileobj(src, dst)
             except (tarfile.TarError, EOFError, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno in CACHE_ERRNOS:  # disk full, read-only: not the archive
+                    raise cache_error(exc, dest, "unpack the archive into") from exc
                 raise SourceFormatError(f"{path}: not a readable tar archive ({exc}); truncated download?") from exc
             os.replace(tmp, dest)
         finally:
@@ -154,7 +159,8 @@ def build_from_official(entry, target: Path, *, progress: bool | None = None) ->
     ConversionError (the file is not the expected export), ChecksumError (the converted weights do not have the
     registry's content digest: nothing is cached and the downloaded file is discarded)."""
     from .checkpoint import save_checkpoint, state_dict_digest
-    from .files import sha256_file
+    from .filelock import heartbeat
+    from .files import cache_error, sha256_file
 
     urls = official_urls(entry)
     if not urls:
@@ -170,10 +176,13 @@ def build_from_official(entry, target: Path, *, progress: bool | None = None) ->
         raise DownloadError(f"model {entry.name!r}: no official download answered: " + "; ".join(errors))
     bar = _steps_bar(f"converting {entry.name}", progress)
     try:
+        heartbeat()  # tells processes waiting for ``target``'s lock that this one is still at work
         folder = unpack_archive(archive)
         bar.update(1)
+        heartbeat()
         model = convert_export(entry, folder)
         bar.update(1)
+        heartbeat()
         digest = state_dict_digest(model.state_dict())
         expected = entry.weights.digest if entry.weights is not None else None
         if expected and digest != expected:
@@ -188,7 +197,12 @@ def build_from_official(entry, target: Path, *, progress: bool | None = None) ->
         if not expected:  # recorded in the metadata and in the spec: whoever loads the file is told
             meta["verify_with"] = VERIFY_COMMAND.format(name=entry.name)
             model.spec = model.spec.replace(extra={**model.spec.extra, "verification": UNVERIFIED})
-        save_checkpoint(target, model, meta=meta)
+        try:
+            save_checkpoint(target, model, meta=meta)
+        except OSError as exc:  # disk full, read-only cache (save_checkpoint leaves nothing at target)
+            if isinstance(exc, PPOCRTorchError):
+                raise
+            raise cache_error(exc, target, "write") from exc
         bar.update(1)
     finally:
         bar.close()

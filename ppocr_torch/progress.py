@@ -22,3 +22,8 @@ def progress_bar(total: int | None, label: str, initial: int, progress: bool | N
 
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
                 file=sys.stderr, leave=False)
+
+
+def seconds(value: float) -> str:
+    """A duration for messages: ``316`` (whole seconds) or ``0.3`` (tenths, below ten seconds)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"

@@ -1,17 +1,27 @@
 """The HTTP transport of downloads: one file from the first of several URLs into ``<target>.part``, resumed with
 ``Range`` after a cut, retried with backoff on connection errors and 5xx answers (never on 4xx), renamed onto
-the target only when its sha256 matches. Callers hold the file's lock (``filelock.FileLock``)."""
+the target only when its sha256 matches. Callers hold the file's lock (``filelock.FileLock``).
+
+Hostile or broken servers cost bounded memory, disk and time: a transfer stops as soon as it exceeds the
+expected size (the registry's, else :data:`MAX_DOWNLOAD_BYTES`); it is abandoned when fewer than
+:data:`MIN_RATE_BYTES` arrived in the last :data:`MIN_RATE_WINDOW` seconds (a trickle, which the per-read
+timeout never trips) or when it runs past its deadline (:data:`DEADLINE_BASE` seconds plus the expected bytes
+at :data:`DEADLINE_RATE`). A file system error (disk full, read-only cache) is a
+:class:`~ppocr_torch.errors.CacheError` naming the file and its folder."""
 
 from __future__ import annotations
 
+import collections
+import http.client
 import os
 import re
 import time
 from pathlib import Path
 
-from .errors import ChecksumError, DownloadError
-from .files import sha256_file
-from .progress import progress_bar
+from .errors import ChecksumError, DownloadError, PPOCRTorchError
+from .filelock import heartbeat
+from .files import cache_error, sha256_file
+from .progress import progress_bar, seconds
 
 _TIMEOUT = (15, 60)  # (connect, read) seconds per request
 _CHUNK = 1 << 16
@@ -20,6 +30,18 @@ _BACKOFF = 1.0  # seconds before the first retry; doubled for each further one
 _BACKOFF_MAX = 30.0
 _RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
 _sleep = time.sleep  # between retries (replaceable in tests)
+
+MAX_DOWNLOAD_BYTES = 2 << 30
+"""Hard cap on a file of unknown size (no registry size; official archives have none): a longer body is cut
+off and deleted."""
+MIN_RATE_BYTES = 16 << 10
+MIN_RATE_WINDOW = 30.0
+"""A transfer that brought fewer than MIN_RATE_BYTES bytes in the last MIN_RATE_WINDOW seconds is abandoned
+(its partial file is kept for resuming); a server that sends nothing at all trips the read timeout first."""
+DEADLINE_BASE = 60.0
+DEADLINE_RATE = 32 << 10
+"""One GET of N expected bytes (the registry's size or Content-Length) is abandoned after
+DEADLINE_BASE + N / DEADLINE_RATE seconds (e.g. 316 s for 8 MiB); its partial file is kept for resuming."""
 
 
 def _unlink(path: Path) -> None:
@@ -41,12 +63,18 @@ def download_file(urls: list[str], target: Path, *, sha256: str | None, size: in
               progress: bool | None) -> None:
     """Fetch ``target`` from the first of ``urls`` that serves the right file (call with the lock held).
 
-    The transfer goes to ``<target>.part`` (kept after a connection failure, for resuming); once the
-    sha256 matches, the part file is renamed onto ``target``. A file with the wrong hash is deleted.
+    The transfer goes to ``<target>.part`` (kept after a connection failure or a too slow transfer, for
+    resuming); once the sha256 matches, the part file is renamed onto ``target``. A file with the wrong hash,
+    or longer than ``size`` (or :data:`MAX_DOWNLOAD_BYTES` when ``size`` is None), is deleted. Raises
+    DownloadError, ChecksumError, or CacheError when the file cannot be written (nothing is left at ``target``).
     """
     import requests
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cache_error(exc, folder, "create the folder", folder=folder.parent) from exc
     part = target.with_name(target.name + ".part")
     failures: list[tuple[str, Exception]] = []
     with requests.Session() as session:
@@ -93,8 +121,11 @@ def _publish(part: Path, target: Path, sha256: str | None) -> bool:
     kept) otherwise."""
     if sha256 is not None and sha256_file(part).lower() != sha256.lower():
         return False
-    os.chmod(part, 0o644)
-    os.replace(part, target)
+    try:
+        os.chmod(part, 0o644)
+        os.replace(part, target)
+    except OSError as exc:  # the verified part file stays: the next call renames it without downloading
+        raise cache_error(exc, target, f"rename the finished download {part.name} onto") from exc
     return True
 
 
@@ -104,6 +135,7 @@ def _fetch(session, url: str, part: Path, *, size: int | None, progress: bool | 
     resumed_any = False
     attempt = 0
     while True:
+        heartbeat()
         try:
             resumed_any |= _fetch_once(session, url, part, size=size, progress=progress, label=label)
             return resumed_any
@@ -123,9 +155,11 @@ def _fetch_once(session, url: str, part: Path, *, size: int | None, progress: bo
                 label: str) -> bool:
     """One GET of ``url`` into ``part`` (with a Range header when ``part`` holds a prefix)."""
     import requests
+    import urllib3.exceptions
 
+    limit = size or MAX_DOWNLOAD_BYTES  # the most bytes ``part`` may ever hold
     offset = part.stat().st_size if part.is_file() else 0
-    if size and offset > size:  # cannot be a prefix of the file
+    if offset > limit:  # cannot be a prefix of the file
         _unlink(part)
         offset = 0
     if size and offset == size:
@@ -166,21 +200,46 @@ def _fetch_once(session, url: str, part: Path, *, size: int | None, progress: bo
         if size and expected_end is not None and expected_end != size and status == 200:
             raise ChecksumError(f"{url} serves {expected_end} bytes, the registry expects {size}: "
                                 f"not the file {label}; nothing was saved")
+        if not size and expected_end is not None and expected_end > limit:
+            raise _Failure(f"cannot download {url}: it announces {expected_end} bytes, more than the "
+                           f"{limit} bytes allowed for a file of unknown size; nothing was saved", retry=False)
+        end = size or expected_end  # where this transfer should end, when known
+        pace = _Pace(url, end - start if end else None)
         received = start
         bar = progress_bar(size or expected_end, label, start, progress)
         try:
             with open(part, mode) as fh:
-                try:
-                    for block in resp.iter_content(chunk_size=_CHUNK):
-                        fh.write(block)
-                        received += len(block)
-                        if bar is not None:
-                            bar.update(len(block))
-                except (requests.RequestException, OSError) as exc:
-                    if not isinstance(exc, (requests.RequestException, ConnectionError)):
-                        raise  # disk full and the like: not the network's fault
-                    raise _Failure(f"cannot download {url}: transfer cut after {received} bytes "
-                                   f"({_reason(exc)})", retry=True) from exc
+                blocks = _blocks(resp)
+                while True:
+                    try:
+                        block = next(blocks, None)
+                    except (requests.RequestException, OSError, http.client.HTTPException,
+                            urllib3.exceptions.HTTPError) as exc:  # reading touches the network only
+                        raise _Failure(f"cannot download {url}: transfer cut after {received} bytes "
+                                       f"({_reason(exc)})", retry=True) from exc
+                    if block is None:
+                        break
+                    if received + len(block) > limit:
+                        fh.close()
+                        _unlink(part)  # an oversized file is no prefix of the right one: never resume it
+                        if size:
+                            raise ChecksumError(
+                                f"{url} sent more than the {size} bytes the registry expects for {label} "
+                                f"({received + len(block)} bytes received): not the file; the partial "
+                                "download was deleted")
+                        raise _Failure(f"cannot download {url}: more than {limit} bytes (the limit for a file of "
+                                       "unknown size); the transfer was stopped and the partial file deleted",
+                                       retry=False)
+                    fh.write(block)
+                    received += len(block)
+                    heartbeat()
+                    if bar is not None:
+                        bar.update(len(block))
+                    pace.check(len(block), received)
+        except OSError as exc:
+            if isinstance(exc, PPOCRTorchError):
+                raise
+            raise cache_error(exc, part, "write") from exc  # disk full and the like: the part file is kept
         finally:
             if bar is not None:
                 bar.close()
@@ -191,6 +250,57 @@ def _fetch_once(session, url: str, part: Path, *, size: int | None, progress: bo
             raise _Failure(f"cannot download {url}: transfer cut after {received} of {size} bytes",
                            retry=True)
         return start > 0
+
+
+def _blocks(resp):
+    """The body of ``resp`` as it arrives: each block is what the socket had (``read1``), so that a slow
+    server is measured at every byte, not once per 64 KiB. With an older urllib3 without ``read1``: whole
+    64 KiB chunks (a trickle is then noticed only when a chunk completes; the read timeout still bounds a
+    silent server)."""
+    read1 = getattr(resp.raw, "read1", None)
+    if read1 is None:
+        yield from resp.iter_content(chunk_size=_CHUNK)
+        return
+    while True:
+        block = read1(_CHUNK, decode_content=True)
+        if not block:
+            return
+        yield block
+
+
+class _Pace:
+    """Abandons a transfer that is too slow: fewer than MIN_RATE_BYTES in the last MIN_RATE_WINDOW seconds,
+    or past its deadline (DEADLINE_BASE + expected bytes / DEADLINE_RATE)."""
+
+    def __init__(self, url: str, expected: int | None):
+        self.url = url
+        self.start = time.monotonic()
+        self.window = MIN_RATE_WINDOW
+        self.marks = collections.deque([(self.start, 0)])  # (time, bytes so far), about 8 per window
+        self.total = 0
+        self.limit = DEADLINE_BASE + expected / DEADLINE_RATE if expected else None
+
+    def check(self, n: int, received: int) -> None:
+        now = time.monotonic()
+        self.total += n
+        if now - self.marks[-1][0] >= self.window / 8:
+            self.marks.append((now, self.total))
+        while len(self.marks) > 1 and self.marks[1][0] <= now - self.window:
+            self.marks.popleft()  # keep the newest mark at least one window old
+        t0, n0 = self.marks[0]
+        got, span, elapsed = self.total - n0, now - t0, now - self.start
+        if span >= self.window and got < MIN_RATE_BYTES:
+            raise _Failure(f"cannot download {self.url}: too slow, {got} bytes in the last {seconds(span)} s "
+                           f"({got / span:.0f} B/s), below the minimum of {MIN_RATE_BYTES} bytes per "
+                           f"{self.window:g} s; {_kept(received)}", retry=False)
+        if self.limit is not None and elapsed > self.limit:
+            raise _Failure(f"cannot download {self.url}: too slow, {self.total} bytes in {seconds(elapsed)} s "
+                           f"({self.total / elapsed:.0f} B/s), past the {seconds(self.limit)} s allowed for this "
+                           f"transfer (at least {DEADLINE_RATE} B/s on average); {_kept(received)}", retry=False)
+
+
+def _kept(received: int) -> str:
+    return f"stopped after {received} bytes (the partial file is kept and resumed by the next try)"
 
 
 def _reason(exc: BaseException) -> str:

@@ -40,8 +40,15 @@ class WeightsServer:
     Knobs (set before the request): ``fail[name]``: list of status codes answered first, one per request;
     ``cut[name]``: list of byte counts, one per request: send that many body bytes then drop the
     connection; ``ignore_range``: answer every request with the whole file; ``delay``: seconds to sleep
-    after each 64 KiB chunk. ``log``: one dict per request (path, range, status, sent).
+    after each 64 KiB chunk; ``no_length``: no Content-Length (the body ends when the connection closes);
+    ``endless``: after the file, send zeros until the client hangs up (at most :data:`ENDLESS_MAX` bytes);
+    ``trickle``: after ``trickle_after`` body bytes, send one byte every ``trickle`` seconds (for at most
+    :data:`TRICKLE_MAX` seconds, then drop the connection). ``log``: one dict per request (path, range,
+    status, sent).
     """
+
+    ENDLESS_MAX = 256 << 20
+    TRICKLE_MAX = 20.0
 
     def __init__(self, files: dict[str, bytes] | None = None, *, ignore_range: bool = False,
                  delay: float = 0.0):
@@ -50,6 +57,10 @@ class WeightsServer:
         self.cut: dict[str, list[int]] = {}
         self.ignore_range = ignore_range
         self.delay = delay
+        self.no_length = False
+        self.endless = False
+        self.trickle: float | None = None
+        self.trickle_after = 0
         self.log: list[dict] = []
         self._lock = threading.Lock()
         server = self
@@ -102,7 +113,8 @@ class WeightsServer:
         rec["status"] = code
         h.send_response(code)
         h.send_header("Content-Type", "application/octet-stream")
-        h.send_header("Content-Length", str(len(body)))
+        if not self.no_length:
+            h.send_header("Content-Length", str(len(body)))
         if code == 206:
             h.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         h.send_header("Accept-Ranges", "bytes")
@@ -110,12 +122,28 @@ class WeightsServer:
         limit = len(body) if cut is None else min(cut, len(body))
         step = 1 << 16
         try:
+            trickle = self.trickle
+            if trickle is not None:
+                limit = min(limit, self.trickle_after)
             for i in range(0, limit, step):
                 h.wfile.write(body[i:min(i + step, limit)])
                 rec["sent"] += min(step, limit - i)
                 if self.delay:
                     time.sleep(self.delay)
             h.wfile.flush()
+            if trickle is not None:  # then one byte at a time, never fast enough
+                give_up = time.monotonic() + self.TRICKLE_MAX
+                for i in range(limit, len(body)):
+                    if time.monotonic() > give_up:
+                        cut = limit  # drop the connection below
+                        break
+                    time.sleep(trickle)
+                    h.wfile.write(body[i:i + 1])
+                    h.wfile.flush()
+                    rec["sent"] += 1
+            while self.endless and rec["sent"] < self.ENDLESS_MAX:
+                h.wfile.write(bytes(step))
+                rec["sent"] += step
         except (BrokenPipeError, ConnectionResetError):
             return
         if cut is not None:  # drop the connection in the middle of the body
@@ -717,3 +745,430 @@ def test_cache_files_lists_only_ours(cache, checkpoint):
     removed, skipped = download.clear_cache([entry])
     assert len(removed) == 2 and skipped == []
     assert _listing(cache) == ["resnet18-f37072fd.pth"]
+
+
+# -- hostile servers: bounded size, rate and time -------------------------------------------------------
+
+
+def test_endless_body_stops_at_the_registry_size(served, cache, checkpoint):
+    """A mirror answering 200 with no Content-Length and an endless body: the transfer stops once it
+    exceeds the registry's size, and the oversized partial file is deleted (never resumed)."""
+    served.no_length = True
+    served.endless = True
+    url = served.url + checkpoint.file
+    started = time.monotonic()
+    with pytest.raises(ChecksumError) as info:
+        download.resolve_weights(checkpoint.entry(url), progress=False)
+    assert time.monotonic() - started < 20
+    msg = str(info.value)
+    assert url in msg and f"more than the {len(checkpoint.data)} bytes" in msg
+    received = int(re.search(r"\((\d+) bytes received\)", msg).group(1))
+    assert len(checkpoint.data) < received <= len(checkpoint.data) + transport._CHUNK
+    assert _listing(cache) == [], "neither the target, nor the oversized .part, nor the lock may remain"
+    assert len(served.log) == 1, "a file that is too long is not retried from the same URL"
+    # the server was not read to its end: the client hung up long before ENDLESS_MAX
+    assert served.log[0]["sent"] < served.ENDLESS_MAX // 2
+
+
+def test_endless_body_of_unknown_size_hits_the_hard_cap(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(transport, "MAX_DOWNLOAD_BYTES", 1 << 20)
+    target = tmp_path / "official" / "rec_infer.tar"
+    with WeightsServer({"rec_infer.tar": b"tar" * 1000}) as srv:
+        srv.no_length = True
+        srv.endless = True
+        url = srv.url + "rec_infer.tar"
+        with pytest.raises(DownloadError) as info:
+            download.fetch_url(url, target, progress=False)  # official archives: no size known
+        assert url in str(info.value) and f"more than {1 << 20} bytes" in str(info.value)
+        assert not isinstance(info.value, ChecksumError)
+        assert _listing(target.parent) == [], "the capped .part is deleted, nothing is left at the target"
+        assert len(srv.log) == 1
+        # a server announcing more than the cap is refused before its body is read
+        srv.no_length = srv.endless = False
+        srv.files["big.tar"] = bytes((1 << 20) + 1)
+        with pytest.raises(DownloadError) as info:
+            download.fetch_url(srv.url + "big.tar", tmp_path / "official" / "big.tar", progress=False)
+        assert f"announces {(1 << 20) + 1} bytes" in str(info.value)
+        assert _listing(target.parent) == []
+        # within the cap a file of unknown size is fetched as before
+        srv.files["small.tar"] = b"y" * 5000
+        assert download.fetch_url(srv.url + "small.tar", tmp_path / "official" / "small.tar",
+                                  progress=False).read_bytes() == b"y" * 5000
+
+
+@pytest.fixture()
+def fast_limits(monkeypatch):
+    """Rate floor 8 KiB per 0.5 s (a local transfer brings megabytes in that time)."""
+    monkeypatch.setattr(transport, "MIN_RATE_BYTES", 8 << 10)
+    monkeypatch.setattr(transport, "MIN_RATE_WINDOW", 0.5)
+
+
+def test_trickling_server_is_abandoned_and_resumed_later(served, cache, checkpoint, fast_limits):
+    """1 byte per 50 ms never trips the per-read timeout; the rate floor stops it within about a window."""
+    kept = 300_000
+    served.trickle, served.trickle_after = 0.05, kept
+    url = served.url + checkpoint.file
+    entry = checkpoint.entry(url)
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        download.resolve_weights(entry, progress=False)
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, f"the trickle held the download for {elapsed:.1f} s"
+    msg = str(info.value)
+    assert url in msg and "too slow" in msg and "B/s" in msg and f"minimum of {8 << 10} bytes per 0.5 s" in msg
+    assert len(served.log) == 1, "a too slow transfer is not retried from the same URL"
+    part = cache / (checkpoint.file + ".part")
+    assert _listing(cache) == [part.name], "the partial file is kept for resuming, the target is not there"
+    size = part.stat().st_size
+    assert kept <= size < kept + 100 and part.read_bytes() == checkpoint.data[:size]
+    served.trickle = None  # the server recovers: the next call resumes where the trickle stopped
+    assert download.resolve_weights(entry, progress=False).read_bytes() == checkpoint.data
+    assert served.log[-1]["range"] == f"bytes={size}-" and served.log[-1]["status"] == 206
+    assert _listing(cache) == [checkpoint.file]
+
+
+def test_slow_transfer_past_its_deadline_is_abandoned(served, cache, checkpoint, monkeypatch):
+    """Above the rate floor but slower than the deadline allows (here: 0.3 s for the whole file)."""
+    monkeypatch.setattr(transport, "MIN_RATE_BYTES", 1)
+    monkeypatch.setattr(transport, "DEADLINE_BASE", 0.3)
+    monkeypatch.setattr(transport, "DEADLINE_RATE", 1 << 40)
+    served.delay = 0.02  # about 3 MB/s: the file needs longer than 0.3 s
+    url = served.url + checkpoint.file
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        download.resolve_weights(checkpoint.entry(url), progress=False)
+    assert time.monotonic() - started < 3
+    msg = str(info.value)
+    assert url in msg and "past the 0.3 s allowed" in msg and "B/s" in msg
+    part = cache / (checkpoint.file + ".part")
+    assert _listing(cache) == [part.name]
+    assert 0 < part.stat().st_size < len(checkpoint.data)
+    assert part.read_bytes() == checkpoint.data[:part.stat().st_size]
+
+
+def test_pace_measures_a_sliding_window(monkeypatch):
+    """A pause shorter than the read timeout followed by a burst is fine; a window with too little fails."""
+    now = [100.0]
+    monkeypatch.setattr(transport.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(transport, "MIN_RATE_BYTES", 1000)
+    monkeypatch.setattr(transport, "MIN_RATE_WINDOW", 10.0)
+    pace = transport._Pace("http://127.0.0.1/x", None)
+    received = 0
+    for _ in range(30):  # 200 bytes per second: 2000 per window
+        now[0] += 1
+        received += 200
+        pace.check(200, received)
+    now[0] += 9  # a pause, then a burst: 5000 bytes in the last 10 s
+    pace.check(5000, received + 5000)
+    for _ in range(9):  # 50 bytes per second: the burst keeps the window above 1000 bytes...
+        now[0] += 1
+        pace.check(50, received)
+    with pytest.raises(DownloadError) as info:
+        for _ in range(3):  # ...until it slides out of the window
+            now[0] += 1
+            pace.check(50, received)
+    assert "too slow" in str(info.value) and "per 10 s" in str(info.value)
+
+
+# -- the lock: waiters give up on a holder without progress; a dead holder's lock is free -----------------
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="fcntl.flock")
+
+
+def _hold_flock(path: Path) -> int:
+    """Lock ``path`` through a file description of its own: to FileLock that is another process's lock."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+@posix_only
+def test_lock_waiter_gives_up_on_a_holder_without_progress(tmp_path):
+    from ppocr_torch import filelock
+
+    path = tmp_path / "w.pth.lock"
+    fd = _hold_flock(path)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DownloadError) as info:
+            with filelock.FileLock(path, label="w.pth", progress=False, timeout=0.4):
+                pass
+        waited = time.monotonic() - started
+    finally:
+        os.close(fd)
+    assert 0.4 <= waited < 2
+    msg = str(info.value)
+    assert repr(str(path)) in msg and "no progress for 0.4 s" in msg and "delete" in msg and "w.pth" in msg
+
+    # a holder that shows progress (touches its lock file) is waited for beyond the timeout
+    fd = _hold_flock(path)
+    released = threading.Event()
+
+    def holder():
+        for _ in range(15):
+            time.sleep(0.1)
+            os.utime(path)
+        os.close(fd)  # releases the lock
+        released.set()
+
+    t = threading.Thread(target=holder)
+    started = time.monotonic()
+    t.start()
+    try:
+        with filelock.FileLock(path, label="w.pth", progress=False, timeout=0.8):
+            waited = time.monotonic() - started
+            assert released.is_set(), "acquired only when the holder released it"
+    finally:
+        t.join(5)
+    assert waited >= 1.4
+    assert not path.exists(), "the lock file is removed on release"
+
+
+def test_lock_waiter_thread_gives_up_and_heartbeat_keeps_it_waiting(tmp_path, monkeypatch):
+    """The same between threads of one process; filelock.heartbeat() is the holder's sign of progress."""
+    from ppocr_torch import filelock
+
+    monkeypatch.setattr(filelock, "HEARTBEAT_INTERVAL", 0.05)
+    path = tmp_path / "t.pth.lock"
+    holding, release, beat = threading.Event(), threading.Event(), threading.Event()
+
+    def holder():
+        with filelock.FileLock(path, label="t.pth", progress=False):
+            holding.set()
+            while not release.wait(0.05):
+                if beat.is_set():
+                    filelock.heartbeat()
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(DownloadError) as info:
+            with filelock.FileLock(path, label="t.pth", progress=False, timeout=0.3):
+                pass
+        assert repr(str(path)) in str(info.value)
+        beat.set()
+        timer = threading.Timer(1.0, release.set)
+        timer.start()
+        started = time.monotonic()
+        with filelock.FileLock(path, label="t.pth", progress=False, timeout=0.6):
+            assert release.is_set() and time.monotonic() - started >= 0.9
+        timer.join(5)
+    finally:
+        release.set()
+        t.join(10)
+
+
+@posix_only
+def test_lock_left_by_a_killed_process_does_not_block(tmp_path):
+    from ppocr_torch import filelock
+
+    path = tmp_path / "k.pth.lock"
+    code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(DownloadError):  # held by a live process
+            with filelock.FileLock(path, label="k.pth", progress=False, timeout=0):
+                pass
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert path.exists(), "the killed process left its lock file behind"
+    started = time.monotonic()
+    with filelock.FileLock(path, label="k.pth", progress=False, timeout=5):
+        assert time.monotonic() - started < 1, "a dead process's lock is free at once"
+    assert not path.exists()
+
+
+@posix_only
+def test_download_waiting_for_a_stuck_holder_is_a_download_error(served, cache, checkpoint, monkeypatch, capsys):
+    from ppocr_torch import filelock
+    from ppocr_torch.cli import main
+
+    monkeypatch.setattr(filelock, "LOCK_TIMEOUT", 0.3)
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    use_registry(monkeypatch, entry)
+    cache.mkdir(parents=True)
+    lock = cache / (checkpoint.file + ".lock")
+    fd = _hold_flock(lock)
+    try:
+        with pytest.raises(DownloadError) as info:
+            download.resolve_weights(entry, progress=False)
+        assert repr(str(lock)) in str(info.value) and checkpoint.file in str(info.value)
+        assert main(["download", "-q", MODEL]) == 2
+        err = capsys.readouterr().err
+        assert str(lock) in err and "Traceback" not in err
+    finally:
+        os.close(fd)
+    assert served.log == [], "nothing is downloaded while another process holds the lock"
+    assert download.resolve_weights(entry, progress=False).read_bytes() == checkpoint.data
+
+
+# -- disk full, read-only cache: a typed error naming the file and the folder, exit code 2 ---------------
+
+
+def _assert_cache_error(exc, path: Path, code: int) -> None:
+    from ppocr_torch.errors import CacheError, PPOCRTorchError
+
+    assert isinstance(exc, CacheError) and isinstance(exc, OSError) and isinstance(exc, PPOCRTorchError)
+    assert exc.errno == code and exc.path == str(path)
+    msg = str(exc)
+    assert repr(str(path)) in msg and repr(str(path.parent)) in msg, msg
+    assert "PPOCR_TORCH_HOME" in msg
+
+
+def test_disk_full_while_writing_is_a_cache_error(served, cache, checkpoint, monkeypatch, capsys):
+    import builtins
+    import errno
+
+    from ppocr_torch.cli import main
+
+    room = 200_000  # bytes the disk takes before it is full
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            left = room - self.fh.tell()
+            if len(data) > left:
+                self.fh.write(data[:max(left, 0)])
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(data)
+
+        def close(self):
+            self.fh.close()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(transport, "open", lambda *a, **k: FullDisk(builtins.open(*a, **k)), raising=False)
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    use_registry(monkeypatch, entry)
+    part = cache / (checkpoint.file + ".part")
+    with pytest.raises(OSError) as info:
+        download.resolve_weights(entry, progress=False)
+    _assert_cache_error(info.value, part, errno.ENOSPC)
+    assert "No space left on device" in str(info.value) and "free space" in str(info.value)
+    assert _listing(cache) == [part.name], "no target: only the resumable .part"
+    assert part.read_bytes() == checkpoint.data[:room]
+    assert len(served.log) == 1, "a full disk is not retried"
+
+    rc = main(["download", "-q", MODEL])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(part) in err and "No space left on device" in err and "Traceback" not in err
+    assert not (cache / checkpoint.file).exists()
+
+    monkeypatch.delattr(transport, "open")  # space freed: the next call resumes the .part
+    assert download.resolve_weights(entry, progress=False).read_bytes() == checkpoint.data
+    assert served.log[-1]["range"] == f"bytes={room}-"
+
+
+def test_failed_rename_keeps_the_verified_part(served, cache, checkpoint, monkeypatch):
+    import errno
+
+    real_replace = os.replace
+    target = cache / checkpoint.file
+
+    def refuse(src, dst, *args, **kwargs):
+        if Path(dst) == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    with pytest.raises(OSError) as info:
+        download.resolve_weights(entry, progress=False)
+    _assert_cache_error(info.value, target, errno.EACCES)
+    assert "writable" in str(info.value) and checkpoint.file + ".part" in str(info.value)
+    assert _listing(cache) == [checkpoint.file + ".part"]
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert download.resolve_weights(entry, progress=False).read_bytes() == checkpoint.data
+    assert len(served.log) == 1, "the complete, verified .part is renamed without downloading again"
+
+
+def test_read_only_cache_lock_file_cannot_be_created(served, cache, checkpoint, monkeypatch, capsys):
+    """Simulated read-only file system (root ignores permissions): creating the lock file fails."""
+    import errno
+
+    from ppocr_torch.cli import main
+
+    real_open = os.open
+    lock = cache / (checkpoint.file + ".lock")
+
+    def read_only(path, *args, **kwargs):
+        if str(path).startswith(str(cache)):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, *args, **kwargs)
+
+    cache.mkdir(parents=True)
+    monkeypatch.setattr(os, "open", read_only)
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    use_registry(monkeypatch, entry)
+    with pytest.raises(OSError) as info:
+        download.resolve_weights(entry, progress=False)
+    _assert_cache_error(info.value, lock, errno.EROFS)
+    assert "make" in str(info.value) and "writable" in str(info.value)
+    rc = main(["download", "-q", MODEL])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(lock) in err and "Traceback" not in err
+    assert served.log == [] and _listing(cache) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="root ignores permissions (the simulated tests above cover it)")
+def test_read_only_cache_dir(served, cache, checkpoint, monkeypatch, capsys):
+    import errno
+
+    from ppocr_torch.cli import main
+
+    cache.mkdir(parents=True)
+    cache.chmod(0o500)
+    try:
+        entry = checkpoint.entry(served.url + checkpoint.file)
+        use_registry(monkeypatch, entry)
+        with pytest.raises(OSError) as info:
+            download.resolve_weights(entry, progress=False)
+        _assert_cache_error(info.value, cache / (checkpoint.file + ".lock"), errno.EACCES)
+        assert main(["download", "-q", MODEL]) == 2
+        err = capsys.readouterr().err
+        assert str(cache) in err and "Traceback" not in err
+        assert served.log == [] and _listing(cache) == []
+    finally:
+        cache.chmod(0o700)
+
+
+def test_file_where_the_cache_folder_should_be(served, cache, checkpoint, monkeypatch, capsys):
+    """$PPOCR_TORCH_HOME names a file: `download` and `recognize` say so and exit 2."""
+    import errno
+
+    from ppocr_torch.cli import main
+
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(b"not a folder")
+    entry = checkpoint.entry(served.url + checkpoint.file)
+    use_registry(monkeypatch, entry)
+    with pytest.raises(OSError) as info:
+        download.resolve_weights(entry, progress=False)
+    from ppocr_torch.errors import CacheError
+
+    assert isinstance(info.value, CacheError) and info.value.errno == errno.EEXIST
+    msg = str(info.value)
+    assert repr(str(cache)) in msg and "a file stands where" in msg and "PPOCR_TORCH_HOME" in msg
+    assert main(["download", "-q", MODEL]) == 2
+    err = capsys.readouterr().err
+    assert str(cache) in err and "Traceback" not in err
+    assert main(["recognize", "--model", MODEL, str(ROOT / "samples" / "sample_line.png")]) == 2
+    captured = capsys.readouterr()
+    assert str(cache) in captured.err and "a file stands where" in captured.err and captured.out == ""
+    assert cache.read_bytes() == b"not a folder" and served.log == []
