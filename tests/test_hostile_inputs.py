@@ -1,0 +1,243 @@
+"""Hostile or broken files cost bounded memory and time, and every failure is a typed error naming the file:
+checkpoints whose spec asks for huge or malformed models, empty and cut files."""
+
+from __future__ import annotations
+
+import copy
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from helpers import ROOT
+
+SAMPLE = "samples/sample_line.png"
+MEMORY_LIMIT = 4 << 30  # address space of the child processes: far below the 20+ GB the crafted spec describes
+
+
+@pytest.fixture(scope="module")
+def default_checkpoint():
+    from ppocr_torch.download import resolve_weights
+    from ppocr_torch.registry import get_entry
+
+    return resolve_weights(get_entry("PP-OCRv6_small_rec"), download=False)
+
+
+@pytest.fixture(scope="module")
+def payload(default_checkpoint):
+    from ppocr_torch.checkpoint import read_checkpoint
+
+    return read_checkpoint(default_checkpoint)
+
+
+def _save(payload, path, edit=None):
+    """``payload`` with ``edit(copy)`` applied, saved by torch.save (as a crafted file would be)."""
+    p = dict(payload, spec=copy.deepcopy(payload["spec"]))
+    if edit is not None:
+        edit(p)
+    torch.save(p, path)
+    return path
+
+
+def _huge_neck(p):
+    p["spec"]["head"]["neck"]["dims"] = 20000  # the CTC neck of PP-OCRv6_small_rec, 120 in the real model
+
+
+def _limited():
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def _run(args, tmp_path, **kw):
+    env = dict(os.environ, PPOCR_TORCH_HOME=str(tmp_path / "cache"), PPOCR_TORCH_OFFLINE="1")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+# ----- a spec describing a model far larger than the file's tensors -------------------------------------------
+
+
+def test_the_crafted_spec_describes_more_than_20_gb(payload):
+    """The premise of the memory-bomb tests: built for real, the edited spec would need > 20 GB."""
+    from ppocr_torch.models import ModelSpec, build_model
+
+    p = dict(payload, spec=copy.deepcopy(payload["spec"]))
+    _huge_neck(p)
+    with torch.device("meta"):
+        model = build_model(ModelSpec.from_dict(p["spec"]), form="deploy")
+    nbytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    assert nbytes > 20e9
+    assert all(t.device.type == "meta" for t in model.state_dict().values())
+    assert sum(t.numel() * t.element_size() for t in payload["state_dict"].values()) < 30e6
+
+
+def test_memory_bomb_checkpoint_fails_fast_under_a_memory_limit(payload, tmp_path):
+    bad = _save(payload, tmp_path / "bomb.pth", _huge_neck)
+    child = (
+        "import sys, time\n"
+        "from ppocr_torch import load_model\n"
+        "from ppocr_torch.errors import CheckpointError\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        "    load_model(sys.argv[1])\n"
+        "except CheckpointError as exc:\n"
+        "    print(f'{time.perf_counter() - t:.3f}'); print(exc); sys.exit(0)\n"
+        "print('loaded'); sys.exit(3)\n"
+    )
+    proc = _run(["-c", child, str(bad)], tmp_path, preexec_fn=_limited)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    seconds, message = proc.stdout.split("\n", 1)
+    assert float(seconds) < 30
+    assert str(bad) in message
+    assert "'head.ctc_encoder.encoder." in message and "[120, " in message and "[20000, " in message
+
+
+def test_cli_prints_the_checkpoint_error_not_a_device_error(payload, tmp_path):
+    bad = _save(payload, tmp_path / "bomb.pth", _huge_neck)
+    proc = _run(["-m", "ppocr_torch", "recognize", "--model", str(bad), SAMPLE], tmp_path, preexec_fn=_limited)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(f"ppocr-torch: error: {bad}: tensor 'head.ctc_encoder.encoder.")
+    assert "[20000, " in proc.stderr
+    assert "cannot use device" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_spec_of_a_million_layers_is_stopped_while_it_is_built(payload, tmp_path):
+    from ppocr_torch import load_model
+    from ppocr_torch.errors import CheckpointError
+
+    bad = _save(payload, tmp_path / "deep.pth", lambda p: p["spec"]["head"]["neck"].update(depth=10 ** 6))
+    t = time.perf_counter()
+    with pytest.raises(CheckpointError) as info:
+        load_model(bad)
+    assert time.perf_counter() - t < 20
+    assert str(bad) in str(info.value) and "the file holds 142 tensors" in str(info.value)
+
+
+# ----- empty, cut and malformed checkpoints -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda data: b"", "empty file (0 bytes)"),
+    (lambda data: data[: len(data) // 2], "unreadable (corrupt or truncated?)"),
+    (lambda data: bytes(range(256)) * 64, "unreadable (corrupt or truncated?)"),
+])
+def test_empty_cut_and_garbage_checkpoints(default_checkpoint, tmp_path, make, fragment):
+    from ppocr_torch import load_model
+    from ppocr_torch.errors import CheckpointError
+
+    bad = tmp_path / "model.pth"
+    bad.write_bytes(make(default_checkpoint.read_bytes()))
+    with pytest.raises(CheckpointError) as info:
+        load_model(bad)
+    assert str(bad) in str(info.value) and fragment in str(info.value)
+    assert "weights_only" not in str(info.value), "torch's advice to load without weights_only is not passed on"
+
+
+def _set(key, value):
+    def edit(p):
+        p[key] = value
+    return edit
+
+
+def _set_spec(path, value):
+    def edit(p):
+        node = p["spec"]
+        for k in path[:-1]:
+            node = node[k]
+        if value is KeyError:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+    return edit
+
+
+MALFORMED = {
+    "unknown head": (_set_spec(("head", "name"), "AttnHead"), "unknown head 'AttnHead'"),
+    "unknown neck": (_set_spec(("head", "neck", "name"), "transformer"), "transformer"),
+    "unknown backbone option": (_set_spec(("backbone", "scale"), -1), "scale"),
+    "negative size": (_set_spec(("head", "neck", "dims"), -1), "cannot be built"),
+    "zero size": (_set_spec(("head", "neck", "mlp_ratio"), 0.0), "needs [0, "),
+    "bogus form": (_set("form", "bogus"), "'form' is 'bogus'"),
+    "charset not a list": (_set("charset", 12), "'charset' is of type int"),
+    "charset of numbers": (lambda p: p.update(charset=list(range(len(p["charset"])))), "not strings"),
+    "meta not a dict": (_set("meta", [1, 2]), "'meta' is of type list"),
+    "state_dict not a dict": (_set("state_dict", [1, 2]), "'state_dict' is of type list"),
+    "tensor not a tensor": (lambda p: p.update(state_dict=dict(p["state_dict"], extra=3)), "'extra' is of type int"),
+    "tensor missing": (lambda p: p.update(state_dict=dict(list(p["state_dict"].items())[1:])), "missing from the file"),
+    "tensor extra": (lambda p: p.update(state_dict=dict(p["state_dict"], **{"head.x": torch.zeros(2)})),
+                     "'head.x' (shape [2])"),
+    "complex tensor": (lambda p: p.update(state_dict={k: v.to(torch.complex64) if i == 0 else v for i, (k, v) in
+                                                      enumerate(p["state_dict"].items())}), "complex64"),
+    "negative classes": (_set_spec(("num_classes",), -1), "'num_classes' must be a positive integer"),
+    "zero height": (_set_spec(("input_height",), 0), "'input_height' must be a positive integer"),
+    "huge height": (_set_spec(("input_height",), 10 ** 6), "above the limit of 1024"),
+    "missing key": (_set_spec(("input_height",), KeyError), "lacks the fields ['input_height']"),
+    "spec not a dict": (_set("spec", "PP-OCRv6_small_rec"), "not a str"),
+    "tensor in the spec": (_set_spec(("head", "neck", "dims"), torch.tensor(120)), "holds a Tensor"),
+    "bool as a size": (_set_spec(("num_classes",), True), "'num_classes' must be a positive integer"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_checkpoint_fields_are_checkpoint_errors(payload, tmp_path, case):
+    from ppocr_torch import load_model
+    from ppocr_torch.errors import CheckpointError
+
+    edit, fragment = MALFORMED[case]
+    bad = _save(payload, tmp_path / "bad.pth", edit)
+    with pytest.raises(CheckpointError) as info:
+        load_model(bad)
+    assert str(info.value).startswith(f"{bad}: ")
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["unknown head", "bogus form", "charset not a list", "negative size"])
+def test_cli_reports_malformed_checkpoints_with_exit_2(payload, tmp_path, case):
+    edit, fragment = MALFORMED[case]
+    bad = _save(payload, tmp_path / "bad.pth", edit)
+    proc = _run(["-m", "ppocr_torch", "recognize", "--model", str(bad), SAMPLE], tmp_path, preexec_fn=_limited)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"ppocr-torch: error: {bad}: ") and fragment in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "cannot use device" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_registry_architecture_builds_on_the_meta_device_without_memory():
+    """The check builds the spec on the meta device: no tensor of any registry architecture, in either form,
+    may end up elsewhere (it would be allocated for real, at the size the file's spec names)."""
+    from ppocr_torch.models import build_model
+    from ppocr_torch.registry import get_entry, list_models
+
+    seen = set()
+    for name in list_models():
+        spec = get_entry(name).spec
+        key = repr((spec.backbone, spec.neck, spec.head))
+        if key in seen:
+            continue
+        seen.add(key)
+        for form in ("deploy", "train"):
+            with torch.device("meta"):
+                model = build_model(spec, form=form)
+            tensors = list(model.state_dict().items())
+            tensors += [(k, v) for m in model.modules() for k, v in vars(m).items() if isinstance(v, torch.Tensor)]
+            on_cpu = [k for k, v in tensors if v.device.type != "meta"]
+            assert tensors and not on_cpu, (name, form, on_cpu[:3])
+    assert len(seen) >= 10
+
+
+def test_a_device_that_cannot_be_used_is_a_device_error(default_checkpoint):
+    from ppocr_torch import Recognizer, load_model
+    from ppocr_torch.errors import DeviceError
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here: moving to it works")
+    with pytest.raises(DeviceError) as info:
+        load_model(default_checkpoint, device="cuda")
+    assert isinstance(info.value, RuntimeError) and "'cuda'" in str(info.value)
+    model = load_model(default_checkpoint)
+    with pytest.raises(DeviceError):
+        Recognizer(model, device="cuda")
