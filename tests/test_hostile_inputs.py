@@ -1,15 +1,18 @@
 """Hostile or broken files cost bounded memory and time, and every failure is a typed error naming the file:
-checkpoints whose spec asks for huge or malformed models, empty and cut files."""
+checkpoints whose spec asks for huge or malformed models, empty and cut files, and ``.pdparams`` pickles
+(protocol 2, object and complex arrays)."""
 
 from __future__ import annotations
 
 import copy
 import os
+import pickle
 import resource
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -241,3 +244,96 @@ def test_a_device_that_cannot_be_used_is_a_device_error(default_checkpoint):
     model = load_model(default_checkpoint)
     with pytest.raises(DeviceError):
         Recognizer(model, device="cuda")
+
+
+# ----- .pdparams: pickle protocol 2, object and complex arrays -------------------------------------------------
+
+
+def _paddle_like_state():
+    """A state dict as paddle.save stores one: numpy arrays plus the structured-name table."""
+    rng = np.random.default_rng(2)
+    state = {"backbone.conv1.weight": rng.normal(size=(8, 3, 3, 3)).astype(np.float32),
+             "backbone.bn._mean": rng.normal(size=8).astype(np.float32),
+             "head.fc.bias": np.arange(5, dtype=np.float64),
+             "steps": np.array([7], dtype=np.int64),
+             "mask": np.array([True, False]),
+             "empty": np.zeros((0, 4), dtype=np.float32)}
+    state["StructuredToParameterName@@"] = {k: f"param_{i}" for i, k in enumerate(state)}
+    return state
+
+
+def test_protocol_2_pdparams_load(tmp_path):
+    from ppocr_torch.formats.pdparams import read_pdparams
+
+    state = _paddle_like_state()
+    path = tmp_path / "p2.pdparams"
+    path.write_bytes(pickle.dumps(state, protocol=2))
+    assert b"_codecs\nencode" in path.read_bytes() and b"__builtin__\nbytes" in path.read_bytes()
+    got = read_pdparams(path)
+    assert sorted(got) == sorted(k for k in state if k != "StructuredToParameterName@@")
+    for k, v in got.items():
+        assert v.dtype == state[k].dtype and v.shape == state[k].shape and np.array_equal(v, state[k]), k
+
+
+class _Call:
+    """Pickles as ``func(*args)``."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.mark.parametrize("obj, fragment", [
+    (_Call(__import__("codecs").encode, "abc", "utf-8"), "encode(str, 'latin1')"),
+    (_Call(__import__("codecs").encode, b"abc", "latin1"), "encode(str, 'latin1')"),
+    (_Call(__import__("codecs").encode, "abc", "latin1", "strict"), "encode(str, 'latin1')"),
+    (_Call(bytes, 10 ** 12), "bytes() is allowed only without arguments"),
+    (_Call(bytes, "abc", "utf-8"), "bytes() is allowed only without arguments"),
+])
+def test_protocol_2_globals_are_accepted_with_their_exact_arguments_only(tmp_path, obj, fragment):
+    from ppocr_torch.errors import SourceFormatError
+    from ppocr_torch.formats.pdparams import read_pdparams
+
+    path = tmp_path / "odd.pdparams"
+    path.write_bytes(pickle.dumps({"w": obj}, protocol=2))
+    with pytest.raises(SourceFormatError) as info:
+        read_pdparams(path)
+    assert str(path) in str(info.value) and fragment in str(info.value)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("arr, dtype", [
+    (np.array(["a", None], dtype=object), "object"),
+    (np.array([1.0, 2.0], dtype=object), "object"),
+    (np.array([1 + 2j], dtype=np.complex64), "complex64"),
+    (np.array([1 + 2j], dtype=np.complex128), "complex128"),
+    (np.array(["ab"]), "str"),
+    (np.zeros(2, dtype=[("a", "<f4"), ("b", "<i4")]), "void"),
+    (np.zeros(2, dtype=np.uint16), "uint16"),
+])
+def test_non_real_arrays_are_refused_naming_the_tensor(tmp_path, protocol, arr, dtype):
+    from ppocr_torch.errors import SourceFormatError
+    from ppocr_torch.formats.pdparams import read_pdparams
+
+    path = tmp_path / "odd.pdparams"
+    path.write_bytes(pickle.dumps({"ok": np.zeros(3, np.float32), "head.odd": arr}, protocol=protocol))
+    with pytest.raises(SourceFormatError) as info:
+        read_pdparams(path)
+    assert str(path) in str(info.value) and "tensor 'head.odd'" in str(info.value) and dtype in str(info.value)
+
+
+@pytest.mark.paddle
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_paddle_saved_pdparams_load_with_any_protocol(tmp_path, protocol):
+    paddle = pytest.importorskip("paddle")
+    from ppocr_torch.formats.pdparams import read_pdparams
+
+    state = {k: v for k, v in _paddle_like_state().items() if k not in ("StructuredToParameterName@@", "empty")}
+    path = tmp_path / f"p{protocol}.pdparams"
+    paddle.save({k: paddle.to_tensor(v) for k, v in state.items()}, str(path), protocol=protocol)
+    got = read_pdparams(path)
+    assert sorted(got) == sorted(state)
+    for k, v in got.items():
+        assert v.dtype == state[k].dtype and np.array_equal(v, state[k]), k
