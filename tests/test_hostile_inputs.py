@@ -1,6 +1,6 @@
 """Hostile or broken files cost bounded memory and time, and every failure is a typed error naming the file:
-checkpoints whose spec asks for huge or malformed models, empty and cut files, and ``.pdparams`` pickles
-(protocol 2, object and complex arrays)."""
+checkpoints whose spec asks for huge or malformed models, empty and cut files, ``verify --against`` references
+that are not models, and ``.pdparams`` pickles (protocol 2, object and complex arrays)."""
 
 from __future__ import annotations
 
@@ -244,6 +244,66 @@ def test_a_device_that_cannot_be_used_is_a_device_error(default_checkpoint):
     model = load_model(default_checkpoint)
     with pytest.raises(DeviceError):
         Recognizer(model, device="cuda")
+
+
+# ----- verify --against a reference that is not a model ---------------------------------------------------------
+
+
+def _verify(default_checkpoint, against, tmp_path):
+    return _run(["-m", "conversion", "verify", str(default_checkpoint), "--against", str(against), "--limit", "1"],
+                tmp_path)
+
+
+def test_verify_against_random_bytes_onnx(default_checkpoint, tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    proc = _verify(default_checkpoint, bad, tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"conversion: error: {bad}: not a readable ONNX model (Error parsing message with "
+                                   "type 'onnx.ModelProto': Wire format was corrupt); give the complete .onnx file "
+                                   "of the export")
+
+
+def test_verify_against_a_cut_official_onnx(default_checkpoint, official_source, tmp_path):
+    path, _ = official_source("PP-OCRv6_small_rec")
+    data = path.read_bytes()
+    bad = tmp_path / "cut.onnx"
+    bad.write_bytes(data[: len(data) // 2])
+    proc = _verify(default_checkpoint, bad, tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"conversion: error: {bad}: not a readable ONNX model")
+    assert "Traceback" not in proc.stderr
+
+
+def test_verify_against_a_corrupt_paddle_program_does_not_crash(default_checkpoint, tmp_path):
+    """Paddle itself dies of SIGSEGV on this program; the export is parsed without Paddle first."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    (folder / "inference.pdmodel").write_bytes(b"\x0f" + rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    (folder / "inference.pdiparams").write_bytes(rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    proc = _verify(default_checkpoint, folder, tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"conversion: error: {folder / 'inference.pdmodel'}: corrupt protobuf")
+    assert "Traceback" not in proc.stderr
+
+
+def test_cut_and_mismatched_paddle_exports_are_source_format_errors(official_export_folder, tmp_path):
+    from conversion.errors import SourceFormatError
+    from conversion.readers.paddle_inference import check_export
+
+    for name, program in (("PP-OCRv5_mobile_rec", "inference.json"), ("ch_PP-OCRv3_rec", "inference.pdmodel")):
+        real = official_export_folder(name)
+        assert check_export(real) == (real / program, real / "inference.pdiparams")
+        for cut in (program, "inference.pdiparams"):
+            folder = tmp_path / f"{name}-{cut}"
+            folder.mkdir()
+            for f in (program, "inference.pdiparams"):
+                data = (real / f).read_bytes()
+                (folder / f).write_bytes(data[: len(data) // 2] if f == cut else data)
+            with pytest.raises(SourceFormatError) as info:
+                check_export(folder)
+            assert str(folder / cut) in str(info.value)
 
 
 # ----- .pdparams: pickle protocol 2, object and complex arrays -------------------------------------------------
