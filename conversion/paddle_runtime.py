@@ -46,11 +46,11 @@ class PaddleRunner:
     """A Paddle Inference predictor over an inference export, optionally exposing intermediate tensors."""
 
     def __init__(self, path, extra_outputs=(), optimize=True, threads=1):
+        from .readers.paddle_inference import check_export
+
+        model_path, params_path = check_export(path)  # Paddle crashes (SIGSEGV) on some corrupt programs
         import paddle.inference as pi
 
-        from .readers.paddle_inference import resolve_files
-
-        model_path, params_path = resolve_files(path)
         config = pi.Config(str(model_path), str(params_path))
         config.disable_gpu()
         if optimize:  # Paddle Inference's CPU default: IR fusion passes and oneDNN kernels

@@ -24,6 +24,11 @@ DEFAULT_TOLERANCE = 1e-5
 FLOAT64_SAMPLE = 32  # inputs (besides the failing ones) whose float64 evaluation estimates the medians
 
 
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 def _stage_of(name):
     if name.startswith("backbone."):
         return "backbone"
@@ -39,7 +44,13 @@ class OnnxRunner:
         import onnx
         import onnxruntime as ort
 
-        model = onnx.load(str(path))
+        from .errors import SourceFormatError
+
+        try:
+            model = onnx.load(str(path))
+        except Exception as exc:  # DecodeError (protobuf) for corrupt or cut files, OSError for unreadable ones
+            raise SourceFormatError(f"{path}: not a readable ONNX model ({_first_line(exc)}); give the complete "
+                                    ".onnx file of the export") from exc
         have = {o.name for o in model.graph.output}
         for name in extra_outputs:
             if name not in have:
@@ -49,7 +60,14 @@ class OnnxRunner:
         opts.log_severity_level = 3
         if not optimize:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's InvalidGraph / InvalidProtobuf / Fail for a broken graph
+            raise SourceFormatError(f"{path}: ONNX Runtime cannot load this model ({_first_line(exc)}); give the "
+                                    "complete .onnx file of the export") from exc
+        if not self.session.get_inputs() or not self.session.get_outputs():
+            raise SourceFormatError(f"{path}: the ONNX model has no input or no output; give the .onnx file of a "
+                                    "recognition model")
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import InvalidImageError, SpecMismatchError
+from .errors import DeviceError, InvalidImageError, SpecMismatchError
 
 from .registry import DEFAULT_MODEL  # stdlib-only import chain: importing the registry loads no torch
 
@@ -112,6 +112,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
         CacheError: the weights cannot be written to the cache (disk full, read-only folder).
         CheckpointError: the file is not a valid ppocr_torch checkpoint.
         SpecMismatchError: the checkpoint disagrees with its character set or registry entry.
+        DeviceError: the model cannot be moved to ``device``.
     """
     if _is_checkpoint_path(name_or_path):
         model = _load_cpu_model(Path(name_or_path))
@@ -135,7 +136,18 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
                         f"{type(name_or_path).__name__}")
     if model.spec is not None and model.spec.extra.get("verification") == "unverified":
         _warn_unverified(model.spec.name)
-    return model.to(device).eval()
+    return _to_device(model, device).eval()
+
+
+def _to_device(model, device):
+    """``model.to(device)``; a failure of the move itself (device not available, out of its memory) is a
+    DeviceError, so that it is never confused with a problem of the model or its file."""
+    try:
+        return model.to(device)
+    except (RuntimeError, AssertionError, ValueError) as exc:  # AssertionError: torch built without CUDA
+        text = str(exc).strip()
+        raise DeviceError(f"cannot move the model to device {str(device)!r}: "
+                          f"{text.splitlines()[0] if text else type(exc).__name__}") from exc
 
 
 @functools.lru_cache(maxsize=None)
@@ -217,7 +229,7 @@ class Recognizer:
         if isinstance(model, torch.nn.Module):
             if getattr(model, "spec", None) is None or getattr(model, "charset", None) is None:
                 raise ValueError("model must be a RecModel with .spec and .charset (see load_model)")
-            self.model = model.to(self.device).eval()
+            self.model = _to_device(model, self.device).eval()
         else:
             self.model = load_model(model, device=self.device, download=download)
         self.spec = self.model.spec

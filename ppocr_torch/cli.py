@@ -8,7 +8,8 @@ Subcommands:
 * ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes.
 
 Exit codes: 0 success; 1 some image could not be read (the others are still printed); 2 usage error,
-unknown model, weights unavailable, or the cache cannot be written (disk full, read-only).
+unknown model, weights unavailable, a checkpoint that is not valid, a device that cannot be used, or the cache
+cannot be written (disk full, read-only).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import sys
 
 from . import __version__
-from .errors import PPOCRTorchError
+from .errors import DeviceError, PPOCRTorchError
 
 _PROG = "ppocr-torch"
 _DEFAULT_MODEL = "PP-OCRv6_small_rec"
@@ -183,11 +184,11 @@ def _cmd_recognize(args) -> int:
         rec = Recognizer(args.model, device=args.device, batch_size=args.batch_size, mode=args.mode,
                          download=not args.no_download, num_threads=args.threads,
                          optimize=args.optimize)
+    except DeviceError as exc:  # torch failing to move the model to the device (and only that)
+        _error(f"cannot use device {args.device!r}: {_first_line(exc.__cause__ or exc)}")
+        return 2
     except (PPOCRTorchError, OSError, ValueError) as exc:
         _error(str(exc))
-        return 2
-    except (RuntimeError, AssertionError) as exc:  # torch failing to move the model to the device
-        _error(f"cannot use device {args.device!r}: {_first_line(exc)}")
         return 2
     results = rec.recognize(list(args.images), errors="return")
     failed = 0

@@ -76,3 +76,7 @@ class ConversionError(PPOCRTorchError, ValueError):
 class SourceFormatError(ConversionError):
     """A source file (official export, parameter file, archive) is unreadable, truncated or of an unexpected
     format."""
+
+
+class DeviceError(PPOCRTorchError, RuntimeError):
+    """The model cannot be moved to the requested torch device (not available, out of device memory)."""

@@ -108,9 +108,27 @@ class LoadedProgram:
         return graph
 
 
+def check_export(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(program file, parameter file) of a Paddle inference export, after a structural check without Paddle: the
+    program parses (PIR JSON or ProgramDesc protobuf) and the parameter file holds exactly its persistable
+    tensors. Paddle itself does not check this and can crash the process (SIGSEGV) on a corrupt program, so
+    every Paddle load of an export goes through here first. Raises SourceFormatError naming the file."""
+    from ppocr_torch.formats import _pir_parameter_names
+    from ppocr_torch.formats.lod_tensor import read_combined
+    from ppocr_torch.formats.program_desc import read_program
+
+    model_path, params_path = resolve_files(path)
+    if model_path.suffix == ".json":
+        names = _pir_parameter_names(model_path)
+    else:
+        names = read_program(model_path).persistable_names()
+    read_combined(params_path, names)
+    return model_path, params_path
+
+
 def load_program(path: str | os.PathLike) -> LoadedProgram:
     """Load a Paddle inference export (folder, ``.json`` or ``.pdmodel``) as a ``LoadedProgram``."""
-    model_path, params_path = resolve_files(path)
+    model_path, params_path = check_export(path)
     n_records = sum(1 for _ in iter_records(params_path))  # Paddle reads a cut file without complaint
     import paddle
 

@@ -65,11 +65,16 @@ def _pir_parameter_names(model_path):
         with io.TextIOWrapper(open_regular_file(model_path, name=str(model_path), error=SourceFormatError),
                               encoding="utf-8") as fh:
             ops = json.load(fh)["program"]["regions"][0]["blocks"][0]["ops"]
-        return [op["A"][3] for op in ops if op.get("#") == "p"]
+        names = [op["A"][3] for op in ops if op.get("#") == "p"]
     except SourceFormatError:
         raise
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
         raise SourceFormatError(f"{model_path}: not a readable PIR program ({type(exc).__name__}: {exc})") from exc
+    bad = next((n for n in names if not isinstance(n, str)), None)
+    if bad is not None:
+        raise SourceFormatError(f"{model_path}: not a readable PIR program (parameter name {bad!r:.80} is not a "
+                                "string)")
+    return names
 
 
 def read_export_ops(path):

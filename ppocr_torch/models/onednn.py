@@ -28,7 +28,13 @@ from torch import nn
 
 # activation class -> (oneDNN post-op name, algorithm); exact GELU only ("none" = erf)
 _POST_OPS = {nn.ReLU: ("relu", ""), nn.Hardswish: ("hardswish", ""), nn.SiLU: ("swish", "")}
-_PACKED_SHAPES = 8  # packed convolution weights kept per module (one per input shape, LRU)
+_PACKED_SHAPES = 8  # packed convolution weights kept per module (one per input shape, oldest dropped)
+
+# oneDNN keeps up to 1024 primitives (one per layer and input shape), each with its own JIT code and
+# buffers: recognising 500 lines of many widths twice grew a process from 3.3 to 3.7 GB. 128 (two shapes of
+# the largest models' layers) measured 2.7 GB, flat on repeat, at the same latency; 32 thrashes (a forward
+# needs more). Read by oneDNN when it creates its first primitive; an explicit setting wins.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "128")
 
 
 def onednn_available() -> bool:
