@@ -180,3 +180,17 @@ def test_compile_parity_cost(model, lines):
     fast = Recognizer(copy.deepcopy(model), optimize="compile").recognize(lines[:40])
     assert [a.text for a in exact] == [b.text for b in fast]
     assert max(abs(a.score - b.score) for a, b in zip(exact, fast)) < 1e-3
+
+
+def test_per_image_companions_change_probabilities_within_the_stated_bound(model, lines):
+    """docs/limits-and-errors.md: a line batched with copies of itself reads the same text, probabilities within 1e-6."""
+    rec = Recognizer(model, mode="per_image", batch_size=8)
+    worst = 0.0
+    for img in lines[::10]:
+        alone = rec.recognize([img])[0]
+        for n in (2, 5):
+            other = rec.recognize([img] * n)[0]
+            assert other.text == alone.text
+            worst = max([worst, abs(other.score - alone.score)]
+                        + [abs(a.prob - b.prob) for a, b in zip(alone.chars, other.chars)])
+    assert worst <= 1e-6, worst
