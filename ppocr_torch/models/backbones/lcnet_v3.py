@@ -4,7 +4,7 @@ Training form: every ``LearnableRepLayer`` sums up to three kinds of branches (`
 BN, a ``conv_1x1`` with BN, an ``identity`` BN) before its learnable affine (``lab``) and activation (``act``).
 Deploy form (``reparameterize()``, PaddleOCR's ``rep()``): the branches and their BatchNorms are folded into
 one biased convolution ``reparam_conv``; the ``LearnableAffineBlock`` scalars stay, as in the official
-inference exports (an ONNX ``Mul``/``Add`` pair with scalar constants).
+inference exports (an ONNX ``Mul``/``Add`` pair with scalar constants). ``from_deploy()`` is the inverse.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from torch import nn
 from ...bn_fold import fold_batchnorm_module
 from ..layers import ConvBNAct, Conv2dBN, LearnableAffineBlock, SqueezeExcite
 from ..layers import make_divisible as _make_divisible
+from ..layers.conv_bn import identity_batchnorm, unfuse_conv_bn
 from ..layers.paddle_float import BatchNorm2d
-from ...errors import SpecError
+from ...errors import SpecError, SpecMismatchError
 
 # rows: (kernel, in, out, stride, use_se), channels before scaling -- PaddleOCR's NET_CONFIG_det, row for row
 NET_CONFIG_det = {
@@ -140,6 +141,28 @@ class LearnableRepLayer(nn.Module):
         self.reparam_conv = conv
         del self.conv_kxk, self.conv_1x1, self.identity
         return self
+
+    @torch.no_grad()
+    def from_deploy(self, deployed: "LearnableRepLayer") -> list:
+        """Training form from the re-parameterised ``deployed``: the merged kernel and bias go into the first
+        ``conv_kxk`` branch (identity BatchNorm); every other branch (further ``conv_kxk``, ``conv_1x1``, the
+        ``identity`` BatchNorm) gets a BatchNorm of weight 0, so it adds exactly zero (in train mode too) and
+        ``reparameterize()`` gives back the same kernel; their convolutions are freshly initialised
+        (``reset_parameters``, under the caller's torch seed) so that they start learning as soon as their
+        BatchNorm weight moves off 0. ``lab`` and ``act`` are the same tensors in both forms (copied by name).
+        """
+        if self.reparam_conv is not None or getattr(deployed, "reparam_conv", None) is None:
+            raise SpecMismatchError("LearnableRepLayer.from_deploy needs a training-form layer and a deployed one")
+        if not len(self.conv_kxk):
+            raise SpecError("LearnableRepLayer without a conv_kxk branch has no branch to hold the merged kernel")
+        main, *others = self.conv_kxk
+        written = unfuse_conv_bn(main.conv, main.bn, deployed.reparam_conv.weight, deployed.reparam_conv.bias)
+        for branch in others + ([self.conv_1x1] if self.conv_1x1 is not None else []):
+            branch.conv.reset_parameters()
+            written += [branch.conv.weight] + identity_batchnorm(branch.bn, gain=0.0)
+        if self.identity is not None:
+            written += identity_batchnorm(self.identity, gain=0.0)
+        return written
 
 
 class SELayer(SqueezeExcite):

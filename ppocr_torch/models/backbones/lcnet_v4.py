@@ -2,7 +2,7 @@
 
 Training form: RepDWConv with three branches, Conv2D_BN pairs, ConvBNAct stem.
 Deploy form (``reparameterize()``): every branch and BatchNorm folded into one convolution, as the official
-inference exports are.
+inference exports are. ``RepDWConv.from_deploy()`` (and ``Conv2dBN``/``ConvBNAct.from_deploy()``) invert it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from torch import nn
 
 from ...bn_fold import fold_batchnorm_module
 from ..layers import ConvBNAct, Conv2dBN, SqueezeExcite, make_act
+from ..layers.conv_bn import identity_batchnorm, unfuse_conv_bn
 from ..layers.paddle_float import BatchNorm2d
-from ...errors import SpecError
+from ...errors import SpecError, SpecMismatchError
 
 # rows: (kernel, in, out, stride, use_se) -- PaddleOCR NET_CONFIG_REC, row for row
 NET_CONFIG_REC = {
@@ -114,6 +115,22 @@ class RepDWConv(nn.Module):
         self.reparam_conv = conv
         del self.conv, self.conv1, self.bn
         return self
+
+    @torch.no_grad()
+    def from_deploy(self, deployed: "RepDWConv") -> list:
+        """Training form from the re-parameterised ``deployed``: the identity branch has no parameter and adds
+        ``x``, so the kxk branch holds the merged kernel minus the identity (one float32 rounding of each centre
+        tap), the 1x1 branch is zero, the inner BatchNorm an identity and the outer one an identity carrying
+        the merged bias."""
+        if self.reparam_conv is not None or getattr(deployed, "reparam_conv", None) is None:
+            raise SpecMismatchError("RepDWConv.from_deploy needs a training-form block and a deployed one")
+        fused = deployed.reparam_conv
+        c = self.kernel_size // 2
+        kernel = fused.weight.detach().clone()
+        kernel[:, :, c, c] -= 1.0
+        written = unfuse_conv_bn(self.conv.conv, self.conv.bn, kernel, None)
+        self.conv1.weight.zero_()
+        return written + [self.conv1.weight] + identity_batchnorm(self.bn, fused.bias)
 
 
 class LCNetV4Block(nn.Module):

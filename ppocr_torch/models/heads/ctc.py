@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from ..necks import SequenceEncoder
-from ..layers.conv_bn import fuse_conv_bn
+from ..layers.conv_bn import fuse_conv_bn, unfuse_conv_bn
 from ..layers.paddle_float import BatchNorm1d
+from ...errors import SpecMismatchError
 
 
 def guide_layer(channels: int, kernel_size: int = 5, bn_eps: float = 1e-5) -> nn.Sequential:
@@ -67,6 +68,16 @@ class CTCHead(nn.Module):
                     g[i] = fuse_conv_bn(g[i], g[i + 1])
                     g[i + 1] = nn.Identity()
         return self
+
+    def from_deploy(self, deployed: "CTCHead") -> list:
+        """Training form of the guide layer from the deployed head: each conv keeps its kernel, each BatchNorm
+        is an identity carrying the folded bias (the linears are the same tensors in both forms)."""
+        if not self.use_guide:
+            return []
+        g, d = self.guide_layer, deployed.guide_layer
+        if not isinstance(g[1], nn.BatchNorm1d) or isinstance(d[1], nn.BatchNorm1d):
+            raise SpecMismatchError("CTCHead.from_deploy needs a training-form guide layer and a deployed one")
+        return [t for i in (0, 3) for t in unfuse_conv_bn(g[i], g[i + 1], d[i].weight, d[i].bias)]
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the last linear layer by a freshly initialised one with ``num_classes`` outputs."""

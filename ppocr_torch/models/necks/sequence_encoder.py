@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from ..layers import ConvBNAct
+from ..layers.conv_bn import unfuse_conv_bn
 from ..layers.paddle_float import BatchNorm2d, LayerNorm
 from .svtr_block import Block
 from .rnn_v1 import EncoderWithRNNv1
-from ...errors import SpecError
+from ...errors import SpecError, SpecMismatchError
 
 
 def _svtr_conv(in_c, out_c, k, padding=None):
@@ -127,6 +128,13 @@ class EncoderWithLightSVTR(nn.Module):
             self.local_conv[0] = fuse_conv_bn(self.local_conv[0], self.local_conv[1])
             self.local_conv[1] = nn.Identity()
         return self
+
+    def from_deploy(self, deployed: "EncoderWithLightSVTR") -> list:
+        """Training form of ``local_conv`` from the deployed one (the ConvBNAct layers fill themselves)."""
+        if not isinstance(self.local_conv[1], nn.BatchNorm2d) or isinstance(deployed.local_conv[1], nn.BatchNorm2d):
+            raise SpecMismatchError("EncoderWithLightSVTR.from_deploy needs a training-form neck and a deployed one")
+        fused = deployed.local_conv[0]
+        return unfuse_conv_bn(self.local_conv[0], self.local_conv[1], fused.weight, fused.bias)
 
 
 ENCODERS = {
