@@ -44,8 +44,12 @@ def resolve_dictionary(cfg: dict, dict_path: str | os.PathLike | None = None) ->
 
 def convert_checkpoint(pdparams: str | os.PathLike, config: str | os.PathLike | dict, *, name: str | None = None,
                        dict_path: str | os.PathLike | None = None, branch: str = "Student",
-                       reverse_text: bool | None = None) -> tuple[RecModel, list[str]]:
-    """Return (deploy-form model, notes)."""
+                       reverse_text: bool | None = None, form: str = "deploy") -> tuple[RecModel, list[str]]:
+    """Return (model, notes): the deploy-form model, or with ``form="train"`` the training-form model with the
+    checkpoint's own BatchNorm statistics and branches (the better start for fine-tuning than
+    ``RecModel.train_form()`` of a deploy-form model, which has to re-insert them as identities)."""
+    if form not in ("train", "deploy"):
+        raise ConversionError(f"form must be 'train' or 'deploy', got {form!r}")
     from ppocr_torch.models import build_model, reparameterize_model
 
     cfg = load_yaml(config) if not isinstance(config, dict) else config
@@ -60,5 +64,6 @@ def convert_checkpoint(pdparams: str | os.PathLike, config: str | os.PathLike | 
     model.load_state_dict(state, strict=True)
     notes += [f"flavour: {report.flavour}" + (f" (branch {report.branch})" if report.branch else "")]
     notes += [f"dropped {n} tensors: {reason}" for reason, n in sorted(report.dropped.items())]
-    reparameterize_model(model)
+    if form == "deploy":
+        reparameterize_model(model)
     return model.eval(), notes
