@@ -51,6 +51,66 @@ class RecModel(nn.Module):
         head = self.head.ctc_head if hasattr(self.head, "ctc_head") else self.head
         return head.fc if head.mid_channels is None else head.fc2
 
+    def train_form(self, calibration=None) -> RecModel:
+        """A new model in training form, computing in eval mode what this deploy-form model computes.
+
+        Built from this model's spec and character set with PaddleOCR's training layers (module names as in
+        PaddleOCR's training code), then filled from this model's weights:
+
+        * every BatchNorm that the deploy form folded is back, as an identity (running mean 0, running
+          variance 1, weight sqrt(1 + eps)) carrying the folded bias; the convolution keeps the folded kernel;
+        * every re-parameterised block is unfused: the merged kernel goes into its main kxk branch, the other
+          branches (1x1, identity BatchNorm, further kxk branches) are set to add exactly nothing, so that
+          :meth:`deploy` gives back the same kernels (``from_deploy`` of each block says how);
+        * everything else (linears, LSTMs, LayerNorms, learnable affine scalars) is copied.
+
+        Every tensor is written exactly once (checked). On this model's device and dtype, in eval mode (call
+        ``.train()`` to train it); this model is unchanged. A training-form model gives a copy of itself.
+
+        Args:
+            calibration: an iterable of preprocessed input batches ([B, 3, H, W]) like the training data.
+                Recommended before training: the re-inserted BatchNorms then get running statistics from
+                these inputs, with weight and bias adjusted so that the eval-mode function is unchanged
+                (:meth:`calibrate_batchnorm`). Without it, train mode (batch statistics) starts from a
+                function far from this model's.
+
+        The official BatchNorm statistics and branch weights are lost in the deploy form. Where PaddleOCR
+        publishes a ``*_pretrained.pdparams`` training checkpoint (the registry's ``official["train_url"]``),
+        starting from it keeps them: ``conversion.training.convert_checkpoint(..., form="train")``
+        (docs/training.md).
+
+        Raises:
+            SpecError: a block of this model has no deploy-form inverse (the message names it).
+            SpecMismatchError: the weights do not fit the model's spec.
+        """
+        import copy
+
+        from .deploy import train_form_model
+
+        model = copy.deepcopy(self) if self.form == "train" else train_form_model(self)
+        return model if calibration is None else model.calibrate_batchnorm(calibration)
+
+    def calibrate_batchnorm(self, batches) -> RecModel:
+        """Set the running statistics of every BatchNorm to those of its input over ``batches`` (input tensors
+        [B, 3, H, W], run in eval mode), adjusting weight and bias so that the eval-mode function does not
+        change; in place, returns ``self``. See :func:`ppocr_torch.models.deploy.calibrate_batchnorm`."""
+        from .deploy import calibrate_batchnorm
+
+        return calibrate_batchnorm(self, batches)
+
+    def deploy(self) -> RecModel:
+        """A deploy-form copy of this model (BatchNorms folded, branches merged: ``reparameterize_model``), in
+        eval mode. This model is not changed (training can go on); a deploy-form model gives a copy of itself.
+        """
+        import copy
+
+        from .deploy import reparameterize_model
+
+        out = copy.deepcopy(self)
+        for p in out.parameters():
+            p.grad = None
+        return reparameterize_model(out).eval()
+
     def reset_head(self, charset: str | os.PathLike | Sequence[str], *, use_space_char: bool | None = None,
                    name: str | None = None, keep_common: bool = True) -> RecModel:
         """Replace the CTC classifier by one for a new character set, in place; returns ``self``.
