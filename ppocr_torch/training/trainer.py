@@ -536,7 +536,7 @@ def _run(model, cfg: TrainConfig, state: dict | None, *, progress, stop_after) -
             "format": STATE_FORMAT, "epoch": epoch + 1, "step": step, "total_steps": total_steps, "best": best,
             "config": cfg.to_dict(), "model": _checkpoint_payload(model), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-            "versions": {"torch": torch.__version__}})
+            "versions": {"torch": str(torch.__version__)}})
         log.write(record)
         history.append(record)
         epochs_done += 1
