@@ -125,6 +125,25 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
     """
     if charset is None and use_space_char is not None:
         raise ValueError("use_space_char applies to a new charset; pass charset too")
+    if charset is None:
+        model = _load_cpu_model_for(name_or_path, download=download, pretrained=pretrained)
+    else:
+        import torch
+
+        # Building a model draws from torch's generator, but a cached file is only deep-copied: keep the caller's
+        # generator state for the fresh rows, so that they depend on the caller's seed alone.
+        rng = torch.get_rng_state()
+        model = _load_cpu_model_for(name_or_path, download=download, pretrained=pretrained)
+        torch.set_rng_state(rng)
+    if model.spec is not None and model.spec.extra.get("verification") == "unverified":
+        _warn_unverified(model.spec.name)
+    if charset is not None:
+        model.reset_head(charset, use_space_char=use_space_char)
+    return _to_device(model, device).eval()
+
+
+def _load_cpu_model_for(name_or_path, *, download: bool, pretrained: bool):
+    """The CPU RecModel of a registry name or checkpoint path (see :func:`load_model`)."""
     if _is_checkpoint_path(name_or_path):
         model = _load_cpu_model(Path(name_or_path))
     elif isinstance(name_or_path, str) and not pretrained:
@@ -145,11 +164,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
     else:
         raise TypeError(f"name_or_path must be a model name or a checkpoint path, got "
                         f"{type(name_or_path).__name__}")
-    if model.spec is not None and model.spec.extra.get("verification") == "unverified":
-        _warn_unverified(model.spec.name)
-    if charset is not None:
-        model.reset_head(charset, use_space_char=use_space_char)
-    return _to_device(model, device).eval()
+    return model
 
 
 def _to_device(model, device):

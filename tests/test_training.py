@@ -122,6 +122,16 @@ def test_load_model_with_a_charset_resets_the_head_keeping_common_rows(tmp_path)
     assert torch.equal(reloaded.classifier().weight, fc.weight)
     rec = Recognizer(str(path))
     assert rec.charset == model.charset
+
+    # the fresh rows depend on the caller's seed only, not on whether the file was built or taken from the cache
+    fresh_path = tmp_path / "again.pth"
+    save_checkpoint(fresh_path, model)
+    other = ["\ue002", "\ue003", "7"]
+    torch.manual_seed(5)
+    built = load_model(fresh_path, charset=other)  # first load of this file: the model is built
+    torch.manual_seed(5)
+    cached = load_model(fresh_path, charset=other)  # deep copy of the cached one
+    assert torch.equal(built.classifier().weight, cached.classifier().weight)
     assert set(rec(str(LINES_DIR / "0011.png")).text) <= set(chars + [" "])  # decodes over the new set
 
 
@@ -456,8 +466,9 @@ def test_fine_tune_from_a_fresh_classifier_learns(tmp_path, capsys):
     train_list = _write_list(tmp_path / "train.txt", train_rows)
     val_list = _write_list(tmp_path / "val.txt", val_rows)
     chars = sorted(set("".join(t for _, t in rows)) - {" "})
+    model = load_model("PP-OCRv6_small_rec")
     torch.manual_seed(0)
-    model = load_model("PP-OCRv6_small_rec").reset_head(chars, keep_common=False)
+    model.reset_head(chars, keep_common=False)
     before = evaluate(model, [train_list], data_dir=str(LINES_DIR))
     train(model, TrainConfig(train=[train_list], out=str(tmp_path / "run"), epochs=3, batch_size=8, lr=5e-4,
                              data_dir=str(LINES_DIR), augment=False), progress=False)
@@ -467,7 +478,7 @@ def test_fine_tune_from_a_fresh_classifier_learns(tmp_path, capsys):
         print(f"\nfresh head: train loss {before['loss']:.2f} -> {after['loss']:.2f}, char_acc "
               f"{before['char_acc']:.3f} -> {after['char_acc']:.3f}; val char_acc {val['char_acc']:.3f}")
     assert after["loss"] < 0.3 * before["loss"]
-    assert val["char_acc"] > 0.05
+    assert val["char_acc"] > before["char_acc"] == 0.0
 
 
 def _state(path):
@@ -488,7 +499,8 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, small_mode
 
     def config(out):
         return TrainConfig(train=[train_list], val=[val_list], out=str(out), epochs=2, batch_size=4, lr=1e-3,
-                           data_dir=str(LINES_DIR), augment=HAS_KORNIA, aug_prob=0.5, seed=7, log_every=1)
+                           data_dir=str(LINES_DIR), augment=HAS_KORNIA, aug_prob=0.5, seed=7, log_every=1,
+                           image_width=160)  # half the usual width: half the time
 
     full = train(load_model(small_model_file), config(tmp_path / "full"), progress=False)
     assert full["finished"] and full["step"] == 4
@@ -541,7 +553,7 @@ def test_cli_train_then_eval(tmp_path, small_model_file, digit_lists, capsys):
     code = main(["train", "--model", str(small_model_file), "--charset", str(dict_file), "--space-char",
                  "--train", f"{train_list}:0.5,{train_list}", "--val", val_list, "--data-dir", str(LINES_DIR),
                  "--epochs", "1", "--batch-size", "4", "--workers", "0", "--out", str(out), "--no-augment", "-q",
-                 "--log-every", "1"])
+                 "--log-every", "1", "--image-width", "160"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "1 epoch(s), 3 steps, 12 training lines" in captured.out
@@ -553,7 +565,7 @@ def test_cli_train_then_eval(tmp_path, small_model_file, digit_lists, capsys):
     assert set(records[4]["val"]) >= {"acc", "char_acc", "norm_edit_dis", "loss"}
 
     code = main(["eval", "--model", str(out / "best.pth"), "--val", val_list, "--data-dir", str(LINES_DIR),
-                 "--json", "-q"])
+                 "--json", "-q", "--image-width", "160"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     metrics = json.loads(captured.out)
