@@ -487,7 +487,7 @@ def _state(path):
     return read_checkpoint(path)["state_dict"]
 
 
-def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, small_model_file, digit_lists):
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, small_model_file, digit_lists, capsys):
     """Two epochs in one go, against one epoch, a stop, and a resumed second epoch: every epoch re-seeds all
     generators and resume.pt restores model, AdamW moments, schedule and step, so the resumed run takes the same
     steps on the same batches (augmentation included) and ends with identical weights (bit for bit on one
@@ -515,6 +515,8 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, small_mode
     a, b = _state(tmp_path / "full" / "latest.pth"), _state(tmp_path / "part" / "latest.pth")
     assert a.keys() == b.keys()
     worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    with capsys.disabled():
+        print(f"\nresume: largest weight difference to the uninterrupted run {worst:g}")
     assert worst <= 1e-6, worst
     assert full["history"][-1]["train_loss"] == pytest.approx(rest["history"][-1]["train_loss"], abs=1e-6)
     events = [json.loads(line)["event"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
