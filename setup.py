@@ -35,9 +35,12 @@ setup(
     extras_require={
         # build-time only: the conversion tool and the parity tests against the official runtimes
         "convert": ["onnx>=1.14", "onnxruntime>=1.16", "paddlepaddle>=3.0", "pyyaml"],
+        # fine-tuning (ppocr_torch.training, `ppocr-torch train`): kornia for augmentation, lmdb for LMDB data;
+        # both imported only when used
+        "train": ["kornia>=0.7", "lmdb>=1.4"],
         # everything the test suite needs (requirements-test.txt adds the runtime dependencies and build tools)
         "test": ["pytest>=7", "pillow", "onnx>=1.14", "onnxruntime>=1.16", "pyyaml", "paddlepaddle>=3.0", "setuptools",
-                 "wheel"],
+                 "wheel", "kornia>=0.7", "lmdb>=1.4"],
     },
     entry_points={"console_scripts": ["ppocr-torch = ppocr_torch.cli:main"]},
     classifiers=[

@@ -92,7 +92,7 @@ def _check_against_entry(model, entry, path: Path) -> None:
 
 
 def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download: bool = True,
-               pretrained: bool = True):
+               pretrained: bool = True, charset: Any = None, use_space_char: bool | None = None):
     """Load a recognition model as a :class:`~ppocr_torch.models.RecModel` in eval mode on ``device``.
 
     Args:
@@ -102,6 +102,13 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
         download: allow downloading registry weights that are not cached yet.
         pretrained: False builds a registry model with random weights (its architecture, dictionary and
             class count only: for training or inspection); needs no weights file.
+        charset: a new character set to fine-tune for: a PaddleOCR dictionary file (one character per line) or
+            the characters themselves, in class order. The classifier is rebuilt for it (``model.reset_head``):
+            backbone and neck are kept, the blank's row and the rows of the characters the old set also has are
+            copied, the others are freshly initialised (under the caller's torch seed); the spec records the new
+            dictionary and class count, so a saved checkpoint describes itself. Default: the model's own set.
+        use_space_char: with ``charset``, append the space class (PaddleOCR's ``use_space_char``); default: as
+            the loaded model.
 
     Returns:
         A new module on every call (safe to modify); files are only read once per process.
@@ -113,7 +120,30 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
         CheckpointError: the file is not a valid ppocr_torch checkpoint.
         SpecMismatchError: the checkpoint disagrees with its character set or registry entry.
         DeviceError: the model cannot be moved to ``device``.
+        FileNotFoundError, UnsupportedFileError: ``charset`` names a dictionary file that cannot be read.
+        ValueError: ``charset`` is empty, or ``use_space_char`` is given without ``charset``.
     """
+    if charset is None and use_space_char is not None:
+        raise ValueError("use_space_char applies to a new charset; pass charset too")
+    if charset is None:
+        model = _load_cpu_model_for(name_or_path, download=download, pretrained=pretrained)
+    else:
+        import torch
+
+        # Building a model draws from torch's generator, but a cached file is only deep-copied: keep the caller's
+        # generator state for the fresh rows, so that they depend on the caller's seed alone.
+        rng = torch.get_rng_state()
+        model = _load_cpu_model_for(name_or_path, download=download, pretrained=pretrained)
+        torch.set_rng_state(rng)
+    if model.spec is not None and model.spec.extra.get("verification") == "unverified":
+        _warn_unverified(model.spec.name)
+    if charset is not None:
+        model.reset_head(charset, use_space_char=use_space_char)
+    return _to_device(model, device).eval()
+
+
+def _load_cpu_model_for(name_or_path, *, download: bool, pretrained: bool):
+    """The CPU RecModel of a registry name or checkpoint path (see :func:`load_model`)."""
     if _is_checkpoint_path(name_or_path):
         model = _load_cpu_model(Path(name_or_path))
     elif isinstance(name_or_path, str) and not pretrained:
@@ -134,9 +164,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: Any = "cpu", download
     else:
         raise TypeError(f"name_or_path must be a model name or a checkpoint path, got "
                         f"{type(name_or_path).__name__}")
-    if model.spec is not None and model.spec.extra.get("verification") == "unverified":
-        _warn_unverified(model.spec.name)
-    return _to_device(model, device).eval()
+    return model
 
 
 def _to_device(model, device):

@@ -5,11 +5,16 @@ Subcommands:
 * ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``);
 * ``models [PATTERN] [--available]``: the registry models and where their weights are;
 * ``download MODEL...|--all [-q]``: fetch registry weights into the cache (for offline use later);
-* ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes.
+* ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes;
+* ``train --model M [--charset DICT] --train LIST[,LIST] [--val LIST] --epochs N --out DIR``: fine-tune a model
+  (``--resume`` continues a run); see docs/training.md;
+* ``eval --model CKPT --val LIST``: exact match, character accuracy and normalised edit distance on labelled lines.
 
 Exit codes: 0 success; 1 some image could not be read (the others are still printed); 2 usage error,
-unknown model, weights unavailable, a checkpoint that is not valid, a device that cannot be used, or the cache
-cannot be written (disk full, read-only).
+unknown model, weights unavailable, a checkpoint or training state that is not valid, a device that cannot be
+used, the cache cannot be written (disk full, read-only), a data list or LMDB folder that cannot be used (missing,
+unreadable, bad ratio, no usable sample), a dictionary file that cannot be read, or a missing optional training
+dependency (``pip install 'ppocr-torch[train]'``); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import DeviceError, PPOCRTorchError
@@ -107,7 +113,74 @@ def _build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--clear", action="store_true",
                        help="delete ppocr-torch's files (checkpoints and partial downloads) from the cache")
     cache.set_defaults(func=_cmd_cache)
+    _add_train_parsers(sub)
     return parser
+
+
+def _add_train_parsers(sub) -> None:
+    tr = sub.add_parser("train", help="fine-tune a model on labelled text lines",
+                        description="Fine-tune a recognition model on PaddleOCR label files (path<TAB>text) or LMDB "
+                                    "folders, optionally for a new character set (--charset). Writes latest.pth, "
+                                    "best.pth, resume.pt and metrics.jsonl into --out. See docs/training.md.")
+    tr.add_argument("--model", help="registry name or checkpoint path to start from (not with --resume)")
+    tr.add_argument("--charset", metavar="DICT",
+                    help="dictionary file of the new character set, one character per line (default: the model's)")
+    tr.add_argument("--space-char", dest="use_space_char", action=argparse.BooleanOptionalAction, default=None,
+                    help="with --charset: add (or not) the space class (default: as the model)")
+    tr.add_argument("--train", metavar="LIST[:RATIO][,...]",
+                    help="training data: label files or LMDB folders, comma-separated, each optionally sampled "
+                         "with a ratio (e.g. real.txt,synth.txt:0.3)")
+    tr.add_argument("--val", metavar="LIST[,...]", help="validation data (best.pth follows its accuracy)")
+    tr.add_argument("--data-dir", help="folder the label files' image paths are relative to (default: each label "
+                                       "file's folder)")
+    tr.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
+    tr.add_argument("--out", help="output folder (with --resume: default the resume file's folder)")
+    tr.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default: 32)")
+    tr.add_argument("--lr", type=_positive_float, default=1e-4, help="peak learning rate (default: 1e-4)")
+    tr.add_argument("--backbone-lr-mult", type=_nonnegative_float, default=None,
+                    help="backbone learning rate = lr x this (default: 0.1 for deploy-form models, 1 for train form)")
+    tr.add_argument("--warmup", type=_fraction, default=0.05,
+                    help="share of the steps spent in linear warm-up (default: 0.05)")
+    tr.add_argument("--weight-decay", type=_nonnegative_float, default=0.01, help="AdamW weight decay (default: 0.01)")
+    tr.add_argument("--grad-clip", type=_positive_float, default=5.0, help="largest gradient norm (default: 5)")
+    tr.add_argument("--max-text-length", type=_positive_int, default=25,
+                    help="longest label trained on (default: 25, PaddleOCR's)")
+    tr.add_argument("--image-width", type=_positive_int, default=None,
+                    help="training input width (default: the model's base width, 320)")
+    tr.add_argument("--no-augment", action="store_true", help="no augmentation")
+    tr.add_argument("--aug-prob", type=_fraction, default=0.4, help="share of samples augmented (default: 0.4)")
+    tr.add_argument("--unknown-chars", choices=("skip", "remove"), default="skip",
+                    help="labels with characters outside the set: skip the sample (default) or remove the "
+                         "characters (PaddleOCR)")
+    tr.add_argument("--workers", type=_nonnegative_int, default=2, help="data loading processes (default: 2)")
+    tr.add_argument("--device", default="cpu", help="torch device (default: cpu; CUDA trains with float16 autocast)")
+    tr.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    tr.add_argument("--keep-epochs", action="store_true", help="also keep every epoch's model (epoch_NNN.pth)")
+    tr.add_argument("--log-every", type=_nonnegative_int, default=10,
+                    help="write a step line to metrics.jsonl every N steps (default: 10; 0: never)")
+    tr.add_argument("--resume", nargs="?", const="", default=None, metavar="STATE",
+                    help="continue a run from its resume.pt (or the folder holding it; default: --out) after its "
+                         "last finished epoch; --train/--val/--data-dir/--device/--workers may change, the rest is "
+                         "the saved run's")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("eval", help="measure a model on labelled text lines",
+                        description="Recognise labelled lines (label files or LMDB folders) and print exact match "
+                                    "(acc), character accuracy (char_acc), PaddleOCR's norm_edit_dis, the character "
+                                    "error rate (cer) and the CTC loss. Lines are resized as in training.")
+    ev.add_argument("--model", required=True, help="checkpoint path or registry name")
+    ev.add_argument("--val", required=True, metavar="LIST[,...]", help="label files or LMDB folders")
+    ev.add_argument("--data-dir", help="folder the label files' image paths are relative to")
+    ev.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default: 32)")
+    ev.add_argument("--image-width", type=_positive_int, default=None,
+                    help="input width (default: the model's base width, 320)")
+    ev.add_argument("--workers", type=_nonnegative_int, default=0, help="data loading processes (default: 0)")
+    ev.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    ev.add_argument("--no-download", action="store_true", help="never download weights")
+    ev.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_cmd_eval)
 
 
 def _positive_int(text: str) -> int:
@@ -117,6 +190,49 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
     return value
 
 
@@ -312,6 +428,97 @@ def _cmd_cache(args) -> int:
     _table(rows)
     total = sum(f["size"] for f in files)
     print(f"total: {len(files)} file(s), {_human(total)} ({total} bytes)")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    problem = _device_problem(args.device)
+    if problem:
+        _error(f"cannot use device {args.device!r}: {problem}")
+        return 2
+    progress = False if args.quiet else None
+    try:
+        if args.resume is not None:
+            from .training import resume_training
+
+            state = args.resume or args.out
+            if not state:
+                _error("--resume needs the resume file or run folder (or --out)")
+                return 2
+            ignored = [flag for flag, value in (("--model", args.model), ("--charset", args.charset)) if value]
+            if ignored:
+                print(f"{_PROG}: {' and '.join(ignored)} ignored: a resumed run keeps its model", file=sys.stderr)
+            overrides = {"train": args.train, "val": args.val, "data_dir": args.data_dir, "device": args.device,
+                         "workers": args.workers, "out": args.out if args.resume else None}
+            result = resume_training(state, overrides=overrides, progress=progress)
+        else:
+            missing = [flag for flag, value in (("--model", args.model), ("--train", args.train), ("--out", args.out))
+                       if not value]
+            if missing:
+                _error(f"train needs {', '.join(missing)} (or --resume)")
+                return 2
+            import torch
+
+            from .api import load_model
+            from .training import TrainConfig, train
+
+            config = TrainConfig(
+                train=args.train, val=args.val or [], out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+                lr=args.lr, backbone_lr_mult=args.backbone_lr_mult, warmup_ratio=args.warmup,
+                weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, workers=args.workers,
+                device=args.device, image_width=args.image_width, max_text_length=args.max_text_length,
+                augment=not args.no_augment, aug_prob=args.aug_prob, unknown_chars=args.unknown_chars,
+                data_dir=args.data_dir, log_every=args.log_every, keep_epochs=args.keep_epochs)
+            config.check()
+            torch.manual_seed(args.seed)  # the fresh classifier rows of a new charset
+            model = load_model(args.model, charset=args.charset, use_space_char=args.use_space_char)
+            result = train(model, config, progress=progress)
+    except DeviceError as exc:
+        _error(f"cannot use device {args.device!r}: {_first_line(exc.__cause__ or exc)}")
+        return 2
+    except (PPOCRTorchError, OSError, ValueError) as exc:
+        _error(str(exc))
+        return 2
+    last = result["history"][-1] if result["history"] else {}
+    line = f"{result['epochs_done']} epoch(s), {result['step']} steps, {result['train_samples']} training lines"
+    if last:
+        line += f"; last epoch: train_loss {last['train_loss']:.4f}"
+        if "val" in last:
+            line += f", val acc {last['val']['acc']:.4f}, char_acc {last['val']['char_acc']:.4f}"
+    print(line)
+    print(f"best: {Path(result['out']) / 'best.pth'}; log: {Path(result['out']) / 'metrics.jsonl'}")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    problem = _device_problem(args.device)
+    if problem:
+        _error(f"cannot use device {args.device!r}: {problem}")
+        return 2
+    from .api import load_model
+    from .training import evaluate
+
+    try:
+        model = load_model(args.model, device=args.device, download=not args.no_download)
+        metrics = evaluate(model, args.val, batch_size=args.batch_size, workers=args.workers,
+                           image_width=args.image_width, data_dir=args.data_dir,
+                           progress=False if args.quiet else None)
+    except DeviceError as exc:
+        _error(f"cannot use device {args.device!r}: {_first_line(exc.__cause__ or exc)}")
+        return 2
+    except (PPOCRTorchError, OSError, ValueError) as exc:
+        _error(str(exc))
+        return 2
+    if args.json:
+        print(_json_line(metrics))
+    else:
+        for key in ("n", "acc", "char_acc", "norm_edit_dis", "cer", "loss"):
+            value = metrics[key]
+            print(f"{key}\t{value:.6f}" if isinstance(value, float) else f"{key}\t{value}")
+        skipped = sum(metrics["skipped"].values()) + metrics["dropped"]
+        if skipped:
+            print(f"{_PROG}: {skipped} line(s) not evaluated: {metrics['skipped']}, undecodable {metrics['dropped']}",
+                  file=sys.stderr)
     return 0
 
 

@@ -80,3 +80,13 @@ class SourceFormatError(ConversionError):
 
 class DeviceError(PPOCRTorchError, RuntimeError):
     """The model cannot be moved to the requested torch device (not available, out of device memory)."""
+
+
+class DatasetError(PPOCRTorchError, ValueError):
+    """Training or validation data cannot be used: a label list or LMDB folder that does not exist or does not parse,
+    an invalid sampling ratio, or no usable sample left after filtering."""
+
+
+class TrainingDependencyError(PPOCRTorchError, ImportError):
+    """An optional training dependency (kornia for augmentation, lmdb for LMDB data) is not installed; the message
+    says to ``pip install 'ppocr-torch[train]'``."""
