@@ -5,11 +5,14 @@ Subcommands:
 * ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``);
 * ``models [PATTERN] [--available]``: the registry models and where their weights are;
 * ``download MODEL...|--all [-q]``: fetch registry weights into the cache (for offline use later);
-* ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes.
+* ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes;
+* ``export MODEL --format onnx|torchscript|exported-program --out PATH [--no-verify]``: write the model as a
+  self-describing ONNX, TorchScript or ExportedProgram file, verified against the torch model first.
 
-Exit codes: 0 success; 1 some image could not be read (the others are still printed); 2 usage error,
-unknown model, weights unavailable, a checkpoint that is not valid, a device that cannot be used, or the cache
-cannot be written (disk full, read-only).
+Exit codes: 0 success; 1 some image could not be read (the others are still printed), or ``export``: the model
+could not be exported or its file did not reproduce the torch model (nothing is written); 2 usage error,
+unknown model, weights unavailable, a checkpoint that is not valid, a device that cannot be used, the cache
+cannot be written (disk full, read-only), ``export``: an optional package missing or the output not writable.
 """
 
 from __future__ import annotations
@@ -107,6 +110,23 @@ def _build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--clear", action="store_true",
                        help="delete ppocr-torch's files (checkpoints and partial downloads) from the cache")
     cache.set_defaults(func=_cmd_cache)
+
+    exp = sub.add_parser("export", help="export a model to ONNX, TorchScript or an ExportedProgram",
+                         description="Export a model (registry name or checkpoint path) to one file with a dynamic "
+                                     "batch and width and its character set and spec embedded; the file is "
+                                     "loaded back with its runtime and compared with the torch model before it "
+                                     "is kept (docs/export.md). ONNX needs `pip install ppocr-torch[export]`.")
+    exp.add_argument("model", metavar="MODEL", help="registry name or checkpoint path")
+    exp.add_argument("--format", default="onnx", choices=("onnx", "torchscript", "exported-program"),
+                     help="file format (default: onnx)")
+    exp.add_argument("--out", required=True, metavar="PATH",
+                     help="file to write (conventionally .onnx, .pt for TorchScript, .pt2 for exported-program)")
+    exp.add_argument("--no-verify", action="store_true", help="write without loading the file back and comparing")
+    exp.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset (default: 17)")
+    exp.add_argument("--atol", type=_non_negative_float, default=None,
+                     help="largest max |difference| of probabilities accepted by the verification (default: 1e-5)")
+    exp.add_argument("--no-download", action="store_true", help="never download weights")
+    exp.set_defaults(func=_cmd_export)
     return parser
 
 
@@ -117,6 +137,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
@@ -312,6 +342,43 @@ def _cmd_cache(args) -> int:
     _table(rows)
     total = sum(f["size"] for f in files)
     print(f"total: {len(files)} file(s), {_human(total)} ({total} bytes)")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .errors import ExportError, MissingDependencyError
+    from .api import load_model
+    from .export import DEFAULT_ATOL, DEFAULT_OPSET, check_dependencies, export_model
+
+    if args.format != "onnx" and args.opset is not None:
+        _error("--opset applies to --format onnx only")
+        return 2
+    try:
+        check_dependencies(args.format, verify=not args.no_verify)  # before the model loads
+        model = load_model(args.model, download=not args.no_download)
+    except (PPOCRTorchError, OSError, ValueError) as exc:
+        _error(str(exc))
+        return 2
+    try:
+        result = export_model(model, args.out, args.format,
+                              opset=args.opset if args.opset is not None else DEFAULT_OPSET,
+                              verify=not args.no_verify, atol=args.atol if args.atol is not None else DEFAULT_ATOL)
+    except MissingDependencyError as exc:
+        _error(str(exc))
+        return 2
+    except ExportError as exc:  # verification failure included: nothing was written
+        _error(str(exc))
+        return 1
+    except OSError as exc:  # the output cannot be written (a directory, read-only folder, disk full)
+        _error(f"cannot write {_display_path(str(args.out))}: {exc}")
+        return 2
+    if result.verified:
+        worst = max(result.max_abs_diff.values())
+        detail = ", ".join(f"{k} {v:.2g}" for k, v in result.max_abs_diff.items())
+        note = f"verified: max |diff| {worst:.2g} against the torch model (batch x width: {detail})"
+    else:
+        note = "not verified"
+    print(f"{_display_path(str(result.path))}\t{result.format}\t{note}")
     return 0
 
 
