@@ -94,7 +94,8 @@ def _load(fmt, path):
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        assert [i.name for i in session.get_inputs()] == ["x"] and [o.name for o in session.get_outputs()] == ["probs"]
+        assert [(i.name, i.shape) for i in session.get_inputs()] == [("x", ["batch", 3, 48, "width"])]
+        assert [(o.name, o.shape) for o in session.get_outputs()] == [("probs", ["batch", "time", 18710])]
         meta = session.get_modelmeta().custom_metadata_map
         return (lambda x: session.run(None, {"x": x})[0]), {k: meta[k] for k in KEYS}
     files = dict.fromkeys(KEYS, "")
