@@ -33,6 +33,8 @@ setup(
         "tqdm",
     ],
     extras_require={
+        # ppocr_torch.export / `ppocr-torch export`: writing ONNX files (onnxruntime only to verify them)
+        "export": ["onnx>=1.14", "onnxruntime>=1.16"],
         # build-time only: the conversion tool and the parity tests against the official runtimes
         "convert": ["onnx>=1.14", "onnxruntime>=1.16", "paddlepaddle>=3.0", "pyyaml"],
         # fine-tuning (ppocr_torch.training, `ppocr-torch train`): kornia for augmentation, lmdb for LMDB data;

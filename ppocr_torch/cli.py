@@ -8,13 +8,17 @@ Subcommands:
 * ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes;
 * ``train --model M [--charset DICT] --train LIST[,LIST] [--val LIST] --epochs N --out DIR``: fine-tune a model
   (``--resume`` continues a run); see docs/training.md;
-* ``eval --model CKPT --val LIST``: exact match, character accuracy and normalised edit distance on labelled lines.
+* ``eval --model CKPT --val LIST``: exact match, character accuracy and normalised edit distance on labelled lines;
+* ``export MODEL --format onnx|torchscript|exported-program --out PATH [--no-verify]``: write the model as a
+  self-describing ONNX, TorchScript or ExportedProgram file, verified against the torch model first.
 
-Exit codes: 0 success; 1 some image could not be read (the others are still printed); 2 usage error,
+Exit codes: 0 success; 1 some image could not be read (the others are still printed), or ``export``: the model
+could not be exported or its file did not reproduce the torch model (nothing is written); 2 usage error,
 unknown model, weights unavailable, a checkpoint or training state that is not valid, a device that cannot be
 used, the cache cannot be written (disk full, read-only), a data list or LMDB folder that cannot be used (missing,
-unreadable, bad ratio, no usable sample), a dictionary file that cannot be read, or a missing optional training
-dependency (``pip install 'ppocr-torch[train]'``); 130 interrupted (Ctrl-C).
+unreadable, bad ratio, no usable sample), a dictionary file that cannot be read, a missing optional dependency
+(``pip install 'ppocr-torch[train]'`` / ``[export]``), or an export output that cannot be written; 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -114,6 +118,23 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="delete ppocr-torch's files (checkpoints and partial downloads) from the cache")
     cache.set_defaults(func=_cmd_cache)
     _add_train_parsers(sub)
+
+    exp = sub.add_parser("export", help="export a model to ONNX, TorchScript or an ExportedProgram",
+                         description="Export a model (registry name or checkpoint path) to one file with a dynamic "
+                                     "batch and width and its character set and spec embedded; the file is "
+                                     "loaded back with its runtime and compared with the torch model before it "
+                                     "is kept (docs/export.md). ONNX needs `pip install ppocr-torch[export]`.")
+    exp.add_argument("model", metavar="MODEL", help="registry name or checkpoint path")
+    exp.add_argument("--format", default="onnx", choices=("onnx", "torchscript", "exported-program"),
+                     help="file format (default: onnx)")
+    exp.add_argument("--out", required=True, metavar="PATH",
+                     help="file to write (conventionally .onnx, .pt for TorchScript, .pt2 for exported-program)")
+    exp.add_argument("--no-verify", action="store_true", help="write without loading the file back and comparing")
+    exp.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset (default: 17)")
+    exp.add_argument("--atol", type=_nonnegative_float, default=None,
+                     help="largest max |difference| of probabilities accepted by the verification (default: 1e-5)")
+    exp.add_argument("--no-download", action="store_true", help="never download weights")
+    exp.set_defaults(func=_cmd_export)
     return parser
 
 
@@ -519,6 +540,40 @@ def _cmd_eval(args) -> int:
         if skipped:
             print(f"{_PROG}: {skipped} line(s) not evaluated: {metrics['skipped']}, undecodable {metrics['dropped']}",
                   file=sys.stderr)
+def _cmd_export(args) -> int:
+    from .errors import ExportError, MissingDependencyError
+    from .api import load_model
+    from .export import DEFAULT_ATOL, DEFAULT_OPSET, check_dependencies, export_model
+
+    if args.format != "onnx" and args.opset is not None:
+        _error("--opset applies to --format onnx only")
+        return 2
+    try:
+        check_dependencies(args.format, verify=not args.no_verify)  # before the model loads
+        model = load_model(args.model, download=not args.no_download)
+    except (PPOCRTorchError, OSError, ValueError) as exc:
+        _error(str(exc))
+        return 2
+    try:
+        result = export_model(model, args.out, args.format,
+                              opset=args.opset if args.opset is not None else DEFAULT_OPSET,
+                              verify=not args.no_verify, atol=args.atol if args.atol is not None else DEFAULT_ATOL)
+    except MissingDependencyError as exc:
+        _error(str(exc))
+        return 2
+    except ExportError as exc:  # verification failure included: nothing was written
+        _error(str(exc))
+        return 1
+    except OSError as exc:  # the output cannot be written (a directory, read-only folder, disk full)
+        _error(f"cannot write {_display_path(str(args.out))}: {exc}")
+        return 2
+    if result.verified:
+        worst = max(result.max_abs_diff.values())
+        detail = ", ".join(f"{k} {v:.2g}" for k, v in result.max_abs_diff.items())
+        note = f"verified: max |diff| {worst:.2g} against the torch model (batch x width: {detail})"
+    else:
+        note = "not verified"
+    print(f"{_display_path(str(result.path))}\t{result.format}\t{note}")
     return 0
 
 

@@ -90,3 +90,21 @@ class DatasetError(PPOCRTorchError, ValueError):
 class TrainingDependencyError(PPOCRTorchError, ImportError):
     """An optional training dependency (kornia for augmentation, lmdb for LMDB data) is not installed; the message
     says to ``pip install 'ppocr-torch[train]'``."""
+
+
+class MissingDependencyError(PPOCRTorchError, ImportError):
+    """An optional package that a feature needs is not installed (the message says what to install)."""
+
+
+class ExportError(PPOCRTorchError, ValueError):
+    """A model cannot be exported to the requested format, or a file is not a ppocr_torch export; nothing is
+    written."""
+
+
+class ExportVerificationError(ExportError):
+    """An exported file does not reproduce the torch model within the tolerance; the file is not kept.
+    ``max_abs_diff`` maps each checked input (``"BxW"``) to its max |Δ|."""
+
+    def __init__(self, message: str, *, max_abs_diff: "dict | None" = None):
+        super().__init__(message)
+        self.max_abs_diff = dict(max_abs_diff or {})

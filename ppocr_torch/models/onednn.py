@@ -181,20 +181,31 @@ def use_onednn(model: nn.Module) -> nn.Module:
     return model
 
 
+_ONEDNN_ATTRS = ("_act", "_act_slot", "_post", "_packed", "_pack_lock")
+
+
+def _make_plain(module: nn.Module) -> None:
+    """Class back to ``nn.Conv2d``/``nn.Linear``, without the oneDNN attributes (the packed weights, the lock:
+    a plain module must deep-copy and pickle like any other)."""
+    module.__class__ = nn.Conv2d if isinstance(module, OneDNNConv2d) else nn.Linear
+    for name in _ONEDNN_ATTRS:
+        module.__dict__.pop(name, None)
+
+
 def to_plain(module: nn.Module) -> nn.Module:
     """Switch ``module`` (and everything in it) back to plain ``nn.Conv2d``/``nn.Linear`` modules with every
     fused activation in its own slot, in place; returns ``module``."""
     if isinstance(module, OneDNNLinear) or (isinstance(module, OneDNNConv2d) and module._act_slot is None):
-        module.__class__ = nn.Conv2d if isinstance(module, OneDNNConv2d) else nn.Linear
+        _make_plain(module)
         return module
     for parent in list(module.modules()):
         for child in list(parent._modules.values()):
             if isinstance(child, OneDNNConv2d):
                 if child._act_slot is not None:
                     parent._modules[child._act_slot] = child._act
-                child.__class__ = nn.Conv2d
+                _make_plain(child)
             elif isinstance(child, OneDNNLinear):
-                child.__class__ = nn.Linear
+                _make_plain(child)
     return module
 
 
