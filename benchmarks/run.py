@@ -348,7 +348,7 @@ def write_outputs(results, base, args):
     """``base``.json/.md/.png and the README table."""
     out, stem = base.parent, base.name
     (out / f"{stem}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    table = summarize(results)
+    table = summarize(results) + _extras(results)
     (out / f"{stem}.md").write_text(f"# CPU benchmark {results['date']}\n\n{json.dumps(results['machine'])}\n\n"
                                     f"{table}\n", encoding="utf-8")
     try:
