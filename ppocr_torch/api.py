@@ -292,7 +292,7 @@ class Recognizer:
 
     def __repr__(self) -> str:
         return (f"Recognizer(model={self.spec.name!r}, device={str(self.device)!r}, "
-                f"batch_size={self.batch_size}, mode={self.mode!r}, long_lines={self.long_lines!r})")
+                f"batch_size={self.batch_size}, mode={self.mode!r})")
 
     def __call__(self, images: Any, *, errors: str = "raise"):
         """Same as :meth:`recognize`."""
