@@ -27,6 +27,7 @@ __all__ = ["load_model", "list_models", "Recognizer", "recognize"]
 _MODES = ("per_image", "throughput", "paddle")
 _CHANNEL_ORDERS = ("bgr", "rgb")
 _ERRORS = ("raise", "return")
+_LONG_LINES = ("split", "refuse")
 _CHECKPOINT_SUFFIXES = (".pth", ".pt")
 
 # Models built from checkpoint files, on the CPU, keyed by (resolved path, size, mtime_ns).
@@ -232,17 +233,26 @@ class Recognizer:
             inductor with freezing; the first calls compile) and ``"int8"`` (dynamic int8 quantisation of the
             classifier, CPU only). Each changes the probabilities slightly; their measured speed and parity
             cost are in docs/speed.md. Default: none (float32, the official outputs within fp32 noise).
+        max_width: the widest line (px at model height) read in one pass, as today; default 32,000, at most
+            that.
+        long_lines: what happens to a wider line: ``"split"`` (default): it is read in overlapping windows
+            merged by CTC time step (:mod:`ppocr_torch.long_lines`; the same way in every mode), up to
+            1,000,000 px at model height; ``"refuse"``: it is an ``InvalidImageError``. Above 1,000,000 px a line
+            is always refused.
 
     Attributes:
-        model, spec, charset, device, batch_size, mode, channel_order.
+        model, spec, charset, device, batch_size, mode, channel_order, max_width, long_lines.
     """
 
     def __init__(self, model: Any = DEFAULT_MODEL, *, device: Any = "cpu", batch_size: int = 8,
                  mode: str = "per_image", channel_order: str = "bgr", download: bool = True,
-                 num_threads: int | None = None, optimize: Any = None):
+                 num_threads: int | None = None, optimize: Any = None, max_width: int | None = None,
+                 long_lines: str = "split"):
         import torch
 
+        from .long_lines import OVERLAP
         from .models.optimize import OptimizationError, apply_optimizations, parse_optimize
+        from .preprocess import DEFAULT_MAX_WIDTH
 
         threads = num_threads if num_threads is not None else _env_threads()
         if threads is not None:
@@ -251,6 +261,13 @@ class Recognizer:
             torch.set_num_threads(threads)
         _check_choice("mode", mode, _MODES)
         _check_choice("channel_order", channel_order, _CHANNEL_ORDERS)
+        _check_choice("long_lines", long_lines, _LONG_LINES)
+        if max_width is None:
+            max_width = DEFAULT_MAX_WIDTH
+        least = 2 * OVERLAP if long_lines == "split" else 1
+        if isinstance(max_width, bool) or not isinstance(max_width, int) or not least <= max_width <= DEFAULT_MAX_WIDTH:
+            raise ValueError(f"max_width must be an integer from {least} to {DEFAULT_MAX_WIDTH} (with "
+                             f"long_lines={long_lines!r}), got {max_width!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.device = torch.device(device)
@@ -269,6 +286,8 @@ class Recognizer:
         self.batch_size = batch_size
         self.mode = mode
         self.channel_order = channel_order
+        self.max_width = max_width
+        self.long_lines = long_lines
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -313,35 +332,69 @@ class Recognizer:
 
         results: list[Any] = [None] * len(items)
         loaded: dict[int, Any] = {}
+        long: dict[int, Any] = {}
         for i, obj in enumerate(items):
             try:
                 img = load_image(obj, channel_order=self.channel_order, name=names[i])
-                self._check_width(img, names[i] or "image")
+                is_long = self._check_width(img, names[i] or "image")
             except InvalidImageError as exc:
                 if errors == "raise":
                     raise
                 results[i] = exc
                 continue
-            loaded[i] = img
+            (long if is_long else loaded)[i] = img
         if loaded:
             indices = list(loaded)
             images = [loaded[i] for i in indices]
             for j, res in zip(*self._recognize_arrays(images)):
                 results[indices[j]] = res
+        for i in list(long):
+            results[i] = self._recognize_long(long.pop(i))
         return results
 
-    def _check_width(self, img, name: str) -> None:
-        """Reject images too wide for preprocessing before batching (so one cannot fail a batch)."""
-        from .preprocess import DEFAULT_MAX_WIDTH
+    def _check_width(self, img, name: str) -> bool:
+        """Reject images too wide before batching (so one cannot fail a batch); True for a line wider than
+        ``max_width`` that is to be read in windows."""
+        from .long_lines import MAX_SPLIT_WIDTH
 
         height = self.spec.input_height
         width = self._own_width(img)
-        if width > DEFAULT_MAX_WIDTH:
-            h, w = img.shape[:2]
+        if width <= self.max_width:
+            return False
+        h, w = img.shape[:2]
+        if self.long_lines == "refuse":
             raise InvalidImageError(
                 f"{name}: {w}x{h} (width x height) would be {width} px wide at height {height}, above "
-                f"the limit of {DEFAULT_MAX_WIDTH}; split the text line into shorter pieces"
+                f"the limit of {self.max_width}; split the text line into shorter pieces"
             )
+        if width > MAX_SPLIT_WIDTH:
+            raise InvalidImageError(
+                f"{name}: {w}x{h} (width x height) would be {width} px wide at height {height}, above "
+                f"the limit of {MAX_SPLIT_WIDTH} for a line read in windows; split the text line into shorter pieces"
+            )
+        return True
+
+    def _recognize_long(self, img):
+        """Read a line wider than ``max_width`` in overlapping windows (see :mod:`ppocr_torch.long_lines`)."""
+        from .decode import decode_steps
+        from .long_lines import OVERLAP, WINDOW, read_long_line
+
+        window = min(WINDOW, self.max_width // 8 * 8)
+        idx, prob = read_long_line(img, self.spec.input_height, self._own_width(img), self._forward_steps,
+                                   window=window, overlap=OVERLAP,
+                                   batch_px=min(self.batch_size, 2) * window)
+        return decode_steps(idx, prob, self.charset, reverse=bool(self.spec.extra.get("reverse_text", False)))
+
+    def _forward_steps(self, batch):
+        """Run the model on a float32 [n, 3, H, W] array; the arg-max class and its probability per step,
+        two [n, T] numpy arrays (the [n, T, C] probabilities are not kept)."""
+        import torch
+
+        x = torch.from_numpy(batch)
+        with self._lock, torch.inference_mode():
+            probs = self._forward(x.to(self.device))
+            prob, idx = probs.float().max(dim=2)  # the first maximum on ties, as numpy's argmax
+            return idx.cpu().numpy(), prob.cpu().numpy()
 
     def _recognize_arrays(self, images: list) -> tuple[list[int], list]:
         """Recognize uint8 BGR arrays; returns (positions, results) in matching order."""

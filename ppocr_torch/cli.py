@@ -84,6 +84,9 @@ def _build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--optimize", default=None, metavar="compile,int8",
                      help="opt-in speed-ups (comma-separated): compile (torch.compile), int8 (int8 classifier); "
                           "each costs a little fidelity, see docs/speed.md")
+    rec.add_argument("--long-lines", choices=("split", "refuse"), default="split",
+                     help="a line wider than 32,000 px at model height: split (default: read it in overlapping "
+                          "windows, up to 1,000,000 px) or refuse (an error for that image)")
     rec.add_argument("--no-download", action="store_true", help="never download weights")
     rec.add_argument("--threads", type=_positive_int, default=None,
                      help="CPU threads (default: $PPOCR_TORCH_THREADS, else one per core); on a busy host use fewer")
@@ -320,7 +323,7 @@ def _cmd_recognize(args) -> int:
     try:
         rec = Recognizer(args.model, device=args.device, batch_size=args.batch_size, mode=args.mode,
                          download=not args.no_download, num_threads=args.threads,
-                         optimize=args.optimize)
+                         optimize=args.optimize, long_lines=args.long_lines)
     except DeviceError as exc:  # torch failing to move the model to the device (and only that)
         _error(f"cannot use device {args.device!r}: {_first_line(exc.__cause__ or exc)}")
         return 2

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import SpecMismatchError
 
-__all__ = ["CharResult", "RecResult", "ctc_greedy_decode"]
+__all__ = ["CharResult", "RecResult", "ctc_greedy_decode", "decode_steps"]
 
 
 @dataclass(frozen=True)
@@ -154,3 +154,45 @@ def ctc_greedy_decode(probs: Any, charset: Sequence[str], *, reverse: bool = Fal
             text = reverse_rtl(text)
         results.append(RecResult(text, float(np.mean(kept_prob)), chars))
     return results
+
+
+def decode_steps(idx: Any, prob: Any, charset: Sequence[str], *, reverse: bool = False) -> RecResult:
+    """Greedy CTC decoding of one line given per-step arg-max classes and their probabilities.
+
+    The same rule as :func:`ctc_greedy_decode` (which computes ``idx``/``prob`` from the full ``[T, C]``
+    probabilities itself): used for lines read in windows (:mod:`ppocr_torch.long_lines`), where only the
+    arg-max and its probability are kept per time step.
+
+    Args:
+        idx: ``[T]`` integer class per step (arg-max, first maximum on ties).
+        prob: ``[T]`` probability of that class.
+        charset: class strings, index 0 the blank.
+        reverse: apply :func:`reverse_rtl` to the text.
+    """
+    idx = np.asarray(idx).reshape(-1)
+    prob = np.asarray(prob, dtype=np.float32).reshape(-1)
+    if idx.shape != prob.shape:
+        raise ValueError(f"idx and prob must have the same length, got {idx.shape} and {prob.shape}")
+    if idx.size and (int(idx.max()) >= len(charset) or int(idx.min()) < 0):
+        raise SpecMismatchError(f"class indices must lie in [0, {len(charset)}) (the charset's size), got "
+                                f"{int(idx.min())}..{int(idx.max())}")
+    steps = idx.size
+    if steps == 0:
+        return RecResult("", 0.0, ())
+    changed = idx[1:] != idx[:-1]
+    keep = idx != 0
+    keep[1:] &= changed
+    run_end = np.ones(steps, dtype=bool)
+    run_end[:-1] = changed
+    kept = np.flatnonzero(keep)
+    if kept.size == 0:
+        return RecResult("", 0.0, ())
+    ends = np.flatnonzero(run_end)
+    lasts = ends[np.searchsorted(ends, kept)]
+    kept_prob = prob[kept]
+    chars = tuple(CharResult(charset[c], p, t, last) for c, p, t, last in
+                  zip(idx[kept].tolist(), kept_prob.tolist(), kept.tolist(), lasts.tolist()))
+    text = "".join(c.char for c in chars)
+    if reverse:
+        text = reverse_rtl(text)
+    return RecResult(text, float(np.mean(kept_prob)), chars)

@@ -139,7 +139,7 @@ def test_errors_return_keeps_others(rec, tmp_path):
 
 
 def test_too_wide_image_is_rejected_alone(rec):
-    wide = np.full((2, 3000, 3), 255, dtype=np.uint8)  # 1500:1 -> 72000 px at height 48
+    wide = np.full((2, 42000, 3), 255, dtype=np.uint8)  # 21000:1 -> 1,008,000 px at height 48: not even split
     out = rec([wide, str(SAMPLE)], errors="return")
     assert isinstance(out[0], InvalidImageError) and "input 0" in str(out[0])
     assert out[1].text == SAMPLE_TEXT
