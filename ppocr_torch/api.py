@@ -38,6 +38,20 @@ _MODEL_CACHE_SIZE = 4
 _recognizers: dict[tuple, "Recognizer"] = {}
 _recognizers_lock = threading.Lock()
 
+# Decoded pixels one recognize() call keeps between its two passes (see Recognizer._run); inputs beyond it are
+# decoded a second time when their batch is prepared, so a call of any length holds at most this much of them (or
+# its first image) plus one batch.
+_KEEP_BYTES = 32 << 20
+
+
+class _Shape:
+    """Stand-in for a decoded image in the batch plan: its shape only."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
+
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Names of the registry models, optionally filtered by an fnmatch ``pattern`` (case-insensitive)."""
@@ -309,10 +323,18 @@ class Recognizer:
     # -- internals: everything per call lives in locals, so concurrent calls do not interfere --------
 
     def _run(self, items: list, *, names: list, errors: str) -> list:
-        from .image_io import load_image
+        """Two passes, so that a long list costs bounded memory and its batches are those of one call: the first
+        decodes each input, checks it and keeps its shape (and its pixels while the call's kept pixels stay under
+        ``_KEEP_BYTES``); the second decodes the others again, batch by batch, just before their forward pass. The
+        batches are planned from the shapes alone, so they are the same whatever was kept."""
+        import numpy as np
+
+        from .image_io import describe_input, load_image
 
         results: list[Any] = [None] * len(items)
-        loaded: dict[int, Any] = {}
+        shapes: dict[int, tuple] = {}
+        kept: dict[int, Any] = {}
+        kept_bytes = 0
         for i, obj in enumerate(items):
             try:
                 img = load_image(obj, channel_order=self.channel_order, name=names[i])
@@ -322,12 +344,38 @@ class Recognizer:
                     raise
                 results[i] = exc
                 continue
-            loaded[i] = img
-        if loaded:
-            indices = list(loaded)
-            images = [loaded[i] for i in indices]
-            for j, res in zip(*self._recognize_arrays(images)):
-                results[indices[j]] = res
+            shapes[i] = img.shape
+            if not kept or kept_bytes + img.nbytes <= _KEEP_BYTES:  # the first always: one image, one decode
+                kept[i] = img
+                kept_bytes += img.nbytes
+            del img
+        if not shapes:
+            return results
+        indices = list(shapes)
+        failed: dict[int, InvalidImageError] = {}
+
+        def load(j: int):
+            i = indices[j]
+            img = kept.pop(i, None)
+            if img is not None:
+                return img
+            try:
+                img = load_image(items[i], channel_order=self.channel_order, name=names[i])
+                if img.shape != shapes[i]:
+                    what = describe_input(items[i])
+                    raise InvalidImageError(f"{f'{names[i]} ({what})' if names[i] else what}: changed while it was "
+                                            f"being read (shape {shapes[i]}, then {img.shape})")
+            except InvalidImageError as exc:
+                if errors == "raise":
+                    raise
+                failed[i] = exc  # a blank stand-in keeps the batch as planned; its result is the error
+                img = np.full(shapes[i], 255, dtype=np.uint8)
+            return img
+
+        for j, res in zip(*self._recognize_arrays([_Shape(shapes[i]) for i in indices], load=load)):
+            results[indices[j]] = res
+        for i, exc in failed.items():
+            results[i] = exc
         return results
 
     def _check_width(self, img, name: str) -> None:
@@ -343,10 +391,13 @@ class Recognizer:
                 f"the limit of {DEFAULT_MAX_WIDTH}; split the text line into shorter pieces"
             )
 
-    def _recognize_arrays(self, images: list) -> tuple[list[int], list]:
-        """Recognize uint8 BGR arrays; returns (positions, results) in matching order."""
+    def _recognize_arrays(self, images: list, load=None) -> tuple[list[int], list]:
+        """Recognize uint8 BGR arrays; returns (positions, results) in matching order. With ``load``, ``images``
+        need only a ``.shape`` and ``load(j)`` gives image ``j`` when its batch is prepared."""
         from .preprocess import bucket_width, prepare_batch, sort_for_batching
 
+        if load is None:
+            load = images.__getitem__
         height, base = self.spec.input_height, self.spec.base_width
         positions: list[int] = []
         results: list = []
@@ -354,7 +405,7 @@ class Recognizer:
             order = sort_for_batching(images, height)
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
-                batch = prepare_batch([images[i] for i in chunk], height, mode="paddle", base_width=base)
+                batch = prepare_batch([load(i) for i in chunk], height, mode="paddle", base_width=base)
                 positions.extend(chunk)
                 results.extend(self._forward_decode(batch))
             return positions, results
@@ -368,7 +419,7 @@ class Recognizer:
             members = groups[width]
             for start in range(0, len(members), self.batch_size):
                 chunk = members[start:start + self.batch_size]
-                ((local, batch),) = prepare_batch([images[i] for i in chunk], height, mode=self.mode,
+                ((local, batch),) = prepare_batch([load(i) for i in chunk], height, mode=self.mode,
                                                   base_width=base)
                 positions.extend(chunk[k] for k in local)
                 results.extend(self._forward_decode(batch))
@@ -396,15 +447,18 @@ class Recognizer:
 
 
 def recognize(images: Any, *, model: Any = DEFAULT_MODEL, device: Any = "cpu", batch_size: int = 8,
-              mode: str = "per_image", channel_order: str = "bgr"):
+              mode: str = "per_image", channel_order: str = "bgr", errors: str = "raise"):
     """One-liner: recognize ``images`` with a process-wide shared :class:`Recognizer`.
 
     The Recognizer for each (model, device, batch_size, mode, channel_order) is built on first use and
-    reused afterwards. Returns a RecResult for one image, a list for a list/tuple.
+    reused afterwards. Returns a RecResult for one image, a list for a list/tuple. ``errors`` is
+    :meth:`Recognizer.recognize`'s: ``"raise"`` (default) or ``"return"`` (an unusable input gets its
+    exception in its result slot).
     """
+    _check_choice("errors", errors, _ERRORS)
     if not isinstance(model, (str, os.PathLike)):
         return Recognizer(model, device=device, batch_size=batch_size, mode=mode,
-                          channel_order=channel_order)(images)
+                          channel_order=channel_order)(images, errors=errors)
     key = (os.fspath(model), str(device), batch_size, mode, channel_order)
     rec = _recognizers.get(key)
     if rec is None:
@@ -414,4 +468,4 @@ def recognize(images: Any, *, model: Any = DEFAULT_MODEL, device: Any = "cpu", b
                 rec = Recognizer(model, device=device, batch_size=batch_size, mode=mode,
                                  channel_order=channel_order)
                 _recognizers[key] = rec
-    return rec(images)
+    return rec(images, errors=errors)
