@@ -362,3 +362,43 @@ def test_onnx_reader(data, tmp_path_factory):
     path.write_bytes(blob)
     typed(read_onnx_ops, path)
 
+
+
+# ---------------------------------------------------------------- regressions found by the fuzzing above
+
+def test_program_field_of_another_wire_type_is_a_source_format_error(tmp_path):
+    """Found by test_program_desc_reader: a length-delimited field where the schema has a number (block idx)
+    raised TypeError."""
+    from ppocr_torch.errors import SourceFormatError
+    from ppocr_torch.formats.program_desc import read_program
+    from test_static_v1 import ld
+
+    path = tmp_path / "inference.pdmodel"
+    path.write_bytes(ld(1, ld(1, b"x")))
+    with pytest.raises(SourceFormatError, match="corrupt ProgramDesc"):
+        read_program(path)
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, PIR.replace(b"[8, 3, 3, 3]", b'["a", 3, 3, 3]')])
+def test_pir_json_nested_too_deep_or_with_a_text_dimension_is_a_source_format_error(tmp_path, data):
+    """Found by test_pir_json_reader: JSON nested deeper than Python's recursion limit raised RecursionError; a
+    dimension that is not a number raised ValueError."""
+    from ppocr_torch.errors import SourceFormatError
+    from ppocr_torch.formats.pir_json import graph_from_pir_json
+
+    assert data != PIR
+    path = tmp_path / "inference.json"
+    path.write_bytes(data)
+    with pytest.raises(SourceFormatError, match="PIR program"):
+        graph_from_pir_json(path, dict(SMALL_WEIGHTS))
+
+
+def test_pdparams_frame_length_overflow_is_a_source_format_error(tmp_path):
+    """Found by test_pdparams_reader: a protocol 4 FRAME whose length does not fit raised OverflowError."""
+    from ppocr_torch.errors import SourceFormatError
+    from ppocr_torch.formats.pdparams import read_pdparams
+
+    path = tmp_path / "m.pdparams"
+    path.write_bytes(b"\x80\x04\x95" + b"\xff" * 8 + b".")
+    with pytest.raises(SourceFormatError, match="truncated or corrupt"):
+        read_pdparams(path)
