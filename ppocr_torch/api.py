@@ -39,7 +39,6 @@ _MODEL_CACHE_SIZE = 4
 _recognizers: dict[tuple, "Recognizer"] = {}
 _recognizers_lock = threading.Lock()
 
-
 def list_models(pattern: str | None = None) -> list[str]:
     """Names of the registry models, optionally filtered by an fnmatch ``pattern`` (case-insensitive)."""
     from .registry import list_models as _list
@@ -328,6 +327,7 @@ class Recognizer:
     # -- internals: everything per call lives in locals, so concurrent calls do not interfere --------
 
     def _run(self, items: list, *, names: list, errors: str) -> list:
+        """Decode and check every input, recognise the usable ones in batches, then the long lines in windows."""
         from .image_io import load_image
 
         results: list[Any] = [None] * len(items)
@@ -396,10 +396,13 @@ class Recognizer:
             prob, idx = probs.float().max(dim=2)  # the first maximum on ties, as numpy's argmax
             return idx.cpu().numpy(), prob.cpu().numpy()
 
-    def _recognize_arrays(self, images: list) -> tuple[list[int], list]:
-        """Recognize uint8 BGR arrays; returns (positions, results) in matching order."""
+    def _recognize_arrays(self, images: list, load=None) -> tuple[list[int], list]:
+        """Recognize uint8 BGR arrays; returns (positions, results) in matching order. With ``load``, ``images``
+        need only a ``.shape`` and ``load(j)`` gives image ``j`` when its batch is prepared."""
         from .preprocess import bucket_width, prepare_batch, sort_for_batching
 
+        if load is None:
+            load = images.__getitem__
         height, base = self.spec.input_height, self.spec.base_width
         positions: list[int] = []
         results: list = []
@@ -407,7 +410,7 @@ class Recognizer:
             order = sort_for_batching(images, height)
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
-                batch = prepare_batch([images[i] for i in chunk], height, mode="paddle", base_width=base)
+                batch = prepare_batch([load(i) for i in chunk], height, mode="paddle", base_width=base)
                 positions.extend(chunk)
                 results.extend(self._forward_decode(batch))
             return positions, results
@@ -421,7 +424,7 @@ class Recognizer:
             members = groups[width]
             for start in range(0, len(members), self.batch_size):
                 chunk = members[start:start + self.batch_size]
-                ((local, batch),) = prepare_batch([images[i] for i in chunk], height, mode=self.mode,
+                ((local, batch),) = prepare_batch([load(i) for i in chunk], height, mode=self.mode,
                                                   base_width=base)
                 positions.extend(chunk[k] for k in local)
                 results.extend(self._forward_decode(batch))
@@ -449,15 +452,18 @@ class Recognizer:
 
 
 def recognize(images: Any, *, model: Any = DEFAULT_MODEL, device: Any = "cpu", batch_size: int = 8,
-              mode: str = "per_image", channel_order: str = "bgr"):
+              mode: str = "per_image", channel_order: str = "bgr", errors: str = "raise"):
     """One-liner: recognize ``images`` with a process-wide shared :class:`Recognizer`.
 
     The Recognizer for each (model, device, batch_size, mode, channel_order) is built on first use and
-    reused afterwards. Returns a RecResult for one image, a list for a list/tuple.
+    reused afterwards. Returns a RecResult for one image, a list for a list/tuple. ``errors`` is
+    :meth:`Recognizer.recognize`'s: ``"raise"`` (default) or ``"return"`` (an unusable input gets its
+    exception in its result slot).
     """
+    _check_choice("errors", errors, _ERRORS)
     if not isinstance(model, (str, os.PathLike)):
         return Recognizer(model, device=device, batch_size=batch_size, mode=mode,
-                          channel_order=channel_order)(images)
+                          channel_order=channel_order)(images, errors=errors)
     key = (os.fspath(model), str(device), batch_size, mode, channel_order)
     rec = _recognizers.get(key)
     if rec is None:
@@ -467,4 +473,4 @@ def recognize(images: Any, *, model: Any = DEFAULT_MODEL, device: Any = "cpu", b
                 rec = Recognizer(model, device=device, batch_size=batch_size, mode=mode,
                                  channel_order=channel_order)
                 _recognizers[key] = rec
-    return rec(images)
+    return rec(images, errors=errors)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SourceFormatError
+from ..errors import ConversionError, SourceFormatError
 from ppocr_torch.formats.source_ops import SourceOp, fold_bn_into_conv
 
 
@@ -229,6 +229,16 @@ def _lstm_gates(x, hidden):
 
 def read_onnx_ops(path_or_model) -> tuple[list[SourceOp], object]:
     """Return (ops, graph) for an ONNX file or ``onnx.ModelProto``."""
+    try:
+        return _read_onnx_ops(path_or_model)
+    except (SourceFormatError, ConversionError):
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        # a graph whose operands are not what their op needs (a missing or non-constant weight, a wrong rank)
+        raise SourceFormatError(f"{path_or_model}: malformed ONNX graph ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_onnx_ops(path_or_model):
     import onnx
 
     try:

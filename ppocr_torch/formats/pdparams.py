@@ -66,7 +66,8 @@ def read_pdparams(path):
         raise SourceFormatError(f"{path}: no such file") from None
     except pickle.UnpicklingError as exc:
         raise SourceFormatError(f"{path}: refused or not a .pdparams pickle: {exc}") from exc
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError, OverflowError,
+            RecursionError) as exc:
         raise SourceFormatError(f"{path}: truncated or corrupt .pdparams file ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise SourceFormatError(f"{path}: expected a dict of arrays, found {type(obj).__name__}")

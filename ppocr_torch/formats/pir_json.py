@@ -52,7 +52,7 @@ def graph_from_pir_json(path, parameters: dict) -> Graph:
             doc = json.load(fh)
     except SourceFormatError:
         raise
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise SourceFormatError(f"{path}: not a readable PIR program ({exc})") from exc
     try:
         if (doc.get("base_code") or {}).get("magic") != "pir":
@@ -85,7 +85,9 @@ def graph_from_pir_json(path, parameters: dict) -> Graph:
             op = graph.add(_op_type(code, path), inputs, len(outs), attrs)
             for out, value in zip(outs, op.outputs):
                 values[out["%"]] = value
-    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+    except SourceFormatError:
+        raise
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, RecursionError) as exc:
         raise SourceFormatError(f"{path}: malformed PIR program ({type(exc).__name__}: {exc})") from exc
     graph.fold_constants()
     return graph

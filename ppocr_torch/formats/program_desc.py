@@ -140,6 +140,16 @@ def _parse_var(data, path):
 
 def parse_program(data, path="<program>"):
     """Decode a ProgramDesc protobuf (``__model__``, ``model``, ``*.pdmodel``) into blocks, vars and ops."""
+    try:
+        return _parse_program(data, path)
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, SourceFormatError):
+            raise
+        # a field of another wire type than the schema's (bytes where a number belongs, or the reverse)
+        raise SourceFormatError(f"{path}: corrupt ProgramDesc (a field of an unexpected type: {exc})") from exc
+
+
+def _parse_program(data, path):
     blocks, version = [], None
     for num, _, value in fields(data, path, "ProgramDesc"):
         if num == 1:
