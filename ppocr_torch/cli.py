@@ -543,6 +543,9 @@ def _cmd_eval(args) -> int:
         if skipped:
             print(f"{_PROG}: {skipped} line(s) not evaluated: {metrics['skipped']}, undecodable {metrics['dropped']}",
                   file=sys.stderr)
+    return 0
+
+
 def _cmd_export(args) -> int:
     from .errors import ExportError, MissingDependencyError
     from .api import load_model
