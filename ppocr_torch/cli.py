@@ -310,12 +310,18 @@ def _device_problem(device: str) -> str | None:
     return None
 
 
+def _device_usable(device: str) -> bool:
+    """False (the reason printed) when ``device`` cannot be used at all."""
+    problem = _device_problem(device)
+    if problem:
+        _error(f"cannot use device {device!r}: {problem}")
+    return not problem
+
+
 def _cmd_recognize(args) -> int:
     from .api import Recognizer
 
-    problem = _device_problem(args.device)
-    if problem:
-        _error(f"cannot use device {args.device!r}: {problem}")
+    if not _device_usable(args.device):
         return 2
     try:
         rec = Recognizer(args.model, device=args.device, batch_size=args.batch_size, mode=args.mode,
@@ -453,9 +459,7 @@ def _cmd_cache(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    problem = _device_problem(args.device)
-    if problem:
-        _error(f"cannot use device {args.device!r}: {problem}")
+    if not _device_usable(args.device):
         return 2
     progress = False if args.quiet else None
     try:
@@ -512,9 +516,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    problem = _device_problem(args.device)
-    if problem:
-        _error(f"cannot use device {args.device!r}: {problem}")
+    if not _device_usable(args.device):
         return 2
     from .api import load_model
     from .training import evaluate
