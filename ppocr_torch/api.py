@@ -27,6 +27,10 @@ __all__ = ["load_model", "list_models", "Recognizer", "recognize"]
 _MODES = ("per_image", "throughput", "paddle")
 _CHANNEL_ORDERS = ("bgr", "rgb")
 _ERRORS = ("raise", "return")
+# A long list is recognised chunk by chunk (per_image / throughput): at most this many inputs or this many bytes of
+# decoded pixels in memory at once.
+CHUNK_ITEMS = 512
+CHUNK_BYTES = 256 * 1024 * 1024
 _LONG_LINES = ("split", "refuse")
 _CHECKPOINT_SUFFIXES = (".pth", ".pt")
 
@@ -327,22 +331,53 @@ class Recognizer:
     # -- internals: everything per call lives in locals, so concurrent calls do not interfere --------
 
     def _run(self, items: list, *, names: list, errors: str) -> list:
-        """Decode and check every input, recognise the usable ones in batches, then the long lines in windows."""
-        from .image_io import load_image
+        """Decode and check the inputs, recognise the usable ones in batches, then the long lines in windows.
+
+        ``per_image`` and ``throughput`` take a long list chunk by chunk (at most ``CHUNK_ITEMS`` inputs or
+        ``CHUNK_BYTES`` of decoded pixels each), so its decoded images are never all in memory; a line's result
+        does not depend on its chunk (docs/limits-and-errors.md, Batching). ``paddle`` batches the whole list as
+        PaddleOCR's ``predict_rec`` does, so it decodes the whole list first. After each chunk of a call of more
+        than one chunk the allocator's free pages go back to the OS."""
+        from .memory import release_free_memory
 
         results: list[Any] = [None] * len(items)
-        loaded: dict[int, Any] = {}
-        long: dict[int, Any] = {}
-        for i, obj in enumerate(items):
-            try:
-                img = load_image(obj, channel_order=self.channel_order, name=names[i])
-                is_long = self._check_width(img, names[i] or "image")
-            except InvalidImageError as exc:
-                if errors == "raise":
-                    raise
-                results[i] = exc
-                continue
-            (long if is_long else loaded)[i] = img
+        start, chunks = 0, 0
+        while start < len(items):
+            loaded: dict[int, Any] = {}
+            long: dict[int, Any] = {}
+            nbytes = 0
+            end = start
+            while end < len(items) and (self.mode == "paddle" or (
+                    end - start < CHUNK_ITEMS and nbytes < CHUNK_BYTES)):
+                checked = self._load_checked(items[end], names[end], errors, results, end)
+                if checked is not None:
+                    img, is_long = checked
+                    (long if is_long else loaded)[end] = img
+                    nbytes += img.nbytes
+                end += 1
+            self._recognize_chunk(loaded, long, results)
+            del loaded, long
+            chunks += 1
+            if chunks > 1 or end < len(items):
+                release_free_memory()
+            start = end
+        return results
+
+    def _load_checked(self, obj, name, errors: str, results: list, i: int):
+        """Decode one input and check its width: (image, to be read in windows), or ``None`` when it is unusable
+        (its exception goes in ``results[i]`` with ``errors="return"``, and is raised otherwise)."""
+        from .image_io import load_image
+
+        try:
+            img = load_image(obj, channel_order=self.channel_order, name=name)
+            return img, self._check_width(img, name or "image")
+        except InvalidImageError as exc:
+            if errors == "raise":
+                raise
+            results[i] = exc
+            return None
+
+    def _recognize_chunk(self, loaded: dict, long: dict, results: list) -> None:
         if loaded:
             indices = list(loaded)
             images = [loaded[i] for i in indices]
@@ -350,7 +385,6 @@ class Recognizer:
                 results[indices[j]] = res
         for i in list(long):
             results[i] = self._recognize_long(long.pop(i))
-        return results
 
     def _check_width(self, img, name: str) -> bool:
         """Reject images too wide before batching (so one cannot fail a batch); True for a line wider than
