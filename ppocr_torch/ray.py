@@ -55,7 +55,9 @@ def resolve_model(model: Any = DEFAULT_MODEL, *, download: bool = True) -> dict:
     downloaded now (embedded, ``$PPOCR_TORCH_WEIGHTS_DIR``, the cache, the release, the official download:
     :func:`ppocr_torch.download.resolve_weights`) and its absolute path handed to the actors; the embedded
     default model has no path to hand (each node has its own installed copy). A checkpoint path is made
-    absolute when it exists here. Raises what :func:`~ppocr_torch.download.resolve_weights` raises.
+    absolute and read once when it exists here, so that a file that is not a checkpoint fails now, not in every
+    actor. Raises what :func:`~ppocr_torch.download.resolve_weights` and
+    :func:`~ppocr_torch.checkpoint.load_checkpoint` raise.
     """
     from .api import _is_checkpoint_path
     from .download import resolve_weights
@@ -63,7 +65,12 @@ def resolve_model(model: Any = DEFAULT_MODEL, *, download: bool = True) -> dict:
 
     if _is_checkpoint_path(model):
         path = os.fspath(model)
-        return {"model": os.path.abspath(path) if os.path.isfile(path) else path, "checkpoint": None}
+        if os.path.isfile(path):
+            from .checkpoint import load_checkpoint
+
+            load_checkpoint(path)  # CheckpointError naming the file
+            path = os.path.abspath(path)
+        return {"model": path, "checkpoint": None}
     if not isinstance(model, str):
         raise TypeError(f"model must be a registry name or a checkpoint path, got {type(model).__name__}")
     entry = get_entry(model)
@@ -271,14 +278,16 @@ def _read_uri(uri: str):
             return InvalidImageError(f"{uri!r}: not a file ({info.type.name.lower()})")
         limit = max_file_bytes()
         if info.size is not None and info.size > limit:
-            return InvalidImageError(f"{uri!r}: {info.size} bytes, above the limit of {limit} (${MAX_FILE_BYTES_ENV})")
+            return InvalidImageError(f"{uri!r}: {info.size} bytes, above the limit of {limit} "
+                                     f"(${MAX_FILE_BYTES_ENV})")
         with filesystem.open_input_stream(path) as fh:
             data = fh.read(limit + 1)
         if len(data) > limit:
             return InvalidImageError(f"{uri!r}: above the limit of {limit} bytes (${MAX_FILE_BYTES_ENV})")
         return data
     except Exception as exc:  # unknown scheme, no credentials, network: that row only
-        return InvalidImageError(f"{uri!r}: cannot be read: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return InvalidImageError(f"{uri!r}: cannot be read: {reason}")
 
 
 def _batch_kind(batch) -> str:
@@ -412,6 +421,32 @@ def _count_results(folder: Path) -> tuple[int, int]:
     return rows, failed
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _dataset_for(ray, args, paths: list[str]):
+    """The mapped dataset of the CLI's inputs; None after an error message.
+    Actors: one per GPU of the cluster with ``--device cuda``, else ``cluster CPUs // threads - 1`` (one CPU left
+    to Ray Data's reading and writing), at least one."""
+    from .cli import _error
+
+    resources = ray.cluster_resources()
+    threads = args.threads or 1
+    use_gpu = str(args.device).startswith("cuda")
+    if use_gpu and resources.get("GPU", 0) < 1:
+        _error(f"--device {args.device}: the Ray cluster has no GPU")
+        return None
+    actors = int(resources["GPU"]) if use_gpu else max(1, int(resources.get("CPU", 1) // threads) - 1)
+    ds = ray.data.from_items([{"path": p} for p in paths])
+    res = recognize_dataset(ds, args.model, column="path", concurrency=actors, num_cpus=threads,
+                            num_gpus=1 if use_gpu else 0, forward_batch_size=args.batch_size, mode=args.mode,
+                            num_threads=threads, device=args.device if use_gpu else "cpu",
+                            download=not args.no_download, optimize=args.optimize)
+    return res
+
+
 def run_cli(args) -> int:
     """``ppocr-torch recognize --ray [ADDRESS] --list LIST --out DIR``: recognise the list's images on a Ray
     cluster (``ADDRESS``; none: ``$RAY_ADDRESS`` or a new local instance) and write JSON lines files (``path``,
@@ -437,33 +472,33 @@ def run_cli(args) -> int:
         return 2
     started = not ray.is_initialized()
     if started:
-        ray.init(address=args.ray or None)
+        try:
+            ray.init(address=args.ray or None)
+        except Exception as exc:  # no cluster at that address, a version mismatch: one line, no traceback
+            _error(f"cannot start or reach Ray{f' at {args.ray!r}' if args.ray else ''}: {_first_line(exc)}")
+            return 2
     tmp = None
     try:
-        cpus = float(ray.cluster_resources().get("CPU", 1))
-        gpus = float(ray.cluster_resources().get("GPU", 0))
-        threads = args.threads or 1
-        use_gpu = str(args.device).startswith("cuda")
-        if use_gpu and gpus < 1:
-            _error("--device cuda: the Ray cluster has no GPU")
+        res = _dataset_for(ray, args, paths)
+        if res is None:
             return 2
-        actors = int(gpus) if use_gpu else max(1, int(cpus // threads) - 1)  # one CPU left for reading, writing
-        ds = ray.data.from_items([{"path": p} for p in paths])
-        res = recognize_dataset(ds, args.model, column="path", concurrency=actors, num_cpus=threads,
-                                num_gpus=1 if use_gpu else 0, forward_batch_size=args.batch_size, mode=args.mode, num_threads=threads,
-                                device=args.device if use_gpu else "cpu", download=not args.no_download,
-                                optimize=args.optimize)
         start = time.perf_counter()
-        if folder is None:
-            res.write_json(args.out, force_ascii=False)
-        else:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            tmp = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-            res.write_json(str(tmp), force_ascii=False)
-            if folder.exists():
-                folder.rmdir()
-            os.replace(tmp, folder)
-            tmp = None
+        try:
+            if folder is None:
+                res.write_json(args.out, force_ascii=False)
+            else:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                tmp = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+                res.write_json(str(tmp), force_ascii=False)
+                if folder.exists():
+                    folder.rmdir()
+                os.replace(tmp, folder)
+                tmp = None
+        except (PPOCRTorchError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the job failed (an actor that cannot load its model, retries exhausted)
+            _error(f"the Ray job failed, nothing kept in {args.out!r}: {_first_line(exc)}")
+            return 2
         elapsed = time.perf_counter() - start
     finally:
         if tmp is not None:

@@ -9,13 +9,17 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers import read_labels
 
-from ppocr_torch.errors import MissingDependencyError
+from ppocr_torch.errors import InvalidImageError, MissingDependencyError
+
+# Ray's own DataContext warns about its deprecated options when a dataset is built
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
 N_LINES = 24
 SCORE_TOL = 1e-6
@@ -125,6 +129,36 @@ def test_driver_checkpoint_is_loaded_and_checked(tmp_path):
     assert fn.recognizer.spec.name == "PP-OCRv6_small_rec"
 
 
+def test_uri_inputs(tmp_path, monkeypatch):
+    """A URI column value is read with pyarrow's file systems, within the file size limit; a failure is that row's."""
+    pytest.importorskip("pyarrow")
+    from ppocr_torch.ray import _as_input, _read_uri
+
+    line = _lines()[0]
+    data = open(line, "rb").read()
+    assert _as_input(Path(line).as_uri()) == line  # file:// is a local path
+    assert _read_uri(Path(line).as_uri()) == data
+    err = _as_input("nosuchscheme://bucket/x.png")
+    assert isinstance(err, InvalidImageError) and "cannot be read" in str(err)
+    assert "not a file" in str(_read_uri(tmp_path.as_uri()))
+    monkeypatch.setenv("PPOCR_TORCH_MAX_FILE_BYTES", str(len(data) - 1))
+    err = _read_uri(Path(line).as_uri())
+    assert isinstance(err, InvalidImageError) and "above the limit" in str(err)
+
+
+def test_cli_refuses_a_bad_checkpoint_before_the_job(ray_session, tmp_path, capsys):
+    from ppocr_torch.cli import main
+
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    listing = tmp_path / "list.txt"
+    listing.write_text(_lines()[0] + "\n", encoding="utf-8")
+    assert main(["recognize", "--ray", "--list", str(listing), "--out", str(tmp_path / "out"),
+                 "--model", str(bad)]) == 2
+    assert "bad.pth" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 # -- on a local Ray instance ------------------------------------------------------------------------------------
 
 
@@ -202,9 +236,9 @@ def test_cli_ray(ray_session, expected, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     assert main(["recognize", "--ray", "--list", str(listing), "--out", str(out), "--threads", "1"]) == 1
     assert "9 line(s), 1 error(s)" in capsys.readouterr().err
-    rows = []
-    for file in sorted(out.glob("*.json")):
-        rows += [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [file.read_text(encoding="utf-8") for file in sorted(out.glob("*.json"))]
+    assert any("请在黄线外排队等候" in t for t in texts)  # non-ASCII text as itself
+    rows = [json.loads(line) for t in texts for line in t.splitlines() if line.strip()]
     assert not list(tmp_path.glob(".out.partial-*"))
     _check_rows(rows, {p: expected[p] for p in paths}, bad=[missing])
     # an output folder that holds files is refused before anything runs
