@@ -41,7 +41,7 @@ def expected():
 def ray_session():
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ppocr-torch[ray]')")
     pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'ppocr-torch[ray]')")
-    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # no usage report, no token file
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024 ** 2, log_to_driver=False,
@@ -246,10 +246,16 @@ def test_cli_ray(ray_session, expected, tmp_path, monkeypatch, capsys):
     assert "not an empty folder" in capsys.readouterr().err
 
 
-def test_cli_usage_errors(capsys):
+def test_cli_usage_errors(tmp_path, capsys):
     from ppocr_torch.cli import main
 
     assert main(["recognize", "--ray", "--list", "x.txt"]) == 2
     assert "--ray needs --list LIST and --out DIR" in capsys.readouterr().err
     assert main(["recognize", "--list", "x.txt", "--out", "d"]) == 2
     assert "go with --ray" in capsys.readouterr().err
+    pytest.importorskip("ray")
+    assert main(["recognize", "--ray", "--list", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot read the list" in capsys.readouterr().err
+    (tmp_path / "empty.txt").write_text("\n \n", encoding="utf-8")
+    assert main(["recognize", "--ray", "--list", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "o")]) == 2
+    assert "names no input" in capsys.readouterr().err
