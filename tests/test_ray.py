@@ -162,9 +162,10 @@ def test_cli_refuses_a_bad_checkpoint_before_the_job(ray_session, tmp_path, caps
 # -- on a local Ray instance ------------------------------------------------------------------------------------
 
 
-# Each Ray run starts an actor (a process that imports torch and loads the model): the default lane runs numpy with
-# bytes and pyarrow with paths here (the other two pairings run without Ray in test_callable_class_direct, and on
-# Ray under -m slow).
+# Each Ray run starts an actor (a process that imports torch and loads the model), so the default lane has three:
+# numpy with bytes here, pyarrow with paths in test_killed_actor_is_retried, numpy with paths in test_cli_ray (the
+# fourth pairing, pyarrow with bytes, runs without Ray in test_callable_class_direct); all four run here under
+# -m slow.
 @pytest.mark.parametrize("batch_format", ["numpy", pytest.param("pyarrow", marks=pytest.mark.slow)])
 def test_dataset_of_bytes(ray_session, expected, tmp_path, batch_format):
     """ray.data.read_binary_files(include_paths=True) -> recognize_dataset: the Recognizer's results."""
@@ -178,7 +179,8 @@ def test_dataset_of_bytes(ray_session, expected, tmp_path, batch_format):
     _check_rows(rows, expected, bad=[str(bad)])
 
 
-@pytest.mark.parametrize("batch_format", [pytest.param("numpy", marks=pytest.mark.slow), "pyarrow"])
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_format", ["numpy", "pyarrow"])
 def test_dataset_of_paths(ray_session, expected, tmp_path, batch_format):
     from ppocr_torch.ray import recognize_dataset
 
@@ -193,7 +195,8 @@ def test_dataset_of_paths(ray_session, expected, tmp_path, batch_format):
 @pytest.mark.filterwarnings("ignore:`ray_remote_args` is deprecated")
 def test_killed_actor_is_retried(ray_session, expected, tmp_path):
     """The actor's process dies (os._exit) in the middle of its third batch; Ray restarts it and runs that batch
-    again: the same rows as a clean run, none lost, none twice."""
+    again: the same rows as a clean run (the Recognizer's results), none lost, none twice. Pyarrow batches of
+    paths."""
     from ppocr_torch.ray import RecognizeBatch, recognize_dataset
 
     marker = str(tmp_path / "crashed")
@@ -207,14 +210,14 @@ def test_killed_actor_is_retried(ray_session, expected, tmp_path):
         def __call__(self, batch):
             self.n += 1
             with open(calls, "a") as fh:
-                fh.write(f"{len(batch['path'])}\n")
+                fh.write(f"{batch.num_rows}\n")
             if self.n == 3 and not os.path.exists(marker):
                 open(marker, "w").close()
                 os._exit(1)
             return super().__call__(batch)
 
     ds = ray_session.data.from_items([{"path": p} for p in expected])
-    rows = recognize_dataset(ds, batch_size=4, callable_class=CrashOnce, max_restarts=2,
+    rows = recognize_dataset(ds, batch_size=4, batch_format="pyarrow", callable_class=CrashOnce, max_restarts=2,
                              max_task_retries=2).take_all()
     assert os.path.exists(marker), "the actor never crashed"
     assert len(rows) == len(expected)
