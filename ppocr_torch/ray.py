@@ -421,11 +421,6 @@ def _count_results(folder: Path) -> tuple[int, int]:
     return rows, failed
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
-
-
 def _dataset_for(ray, args, paths: list[str]):
     """The mapped dataset of the CLI's inputs; None after an error message.
     Actors: one per GPU of the cluster with ``--device cuda``, else ``cluster CPUs // threads - 1`` (one CPU left
@@ -455,7 +450,7 @@ def run_cli(args) -> int:
     could not be read (its row has the reason), 2 for a usage error."""
     import shutil
 
-    from .cli import _error
+    from .cli import _error, _first_line
 
     if not args.list or not args.out:
         _error("--ray needs --list LIST and --out DIR")

@@ -108,6 +108,27 @@ def test_callable_class_direct(expected, tmp_path):
         fn({"path": np.array(paths[:1], dtype=object), "text": np.array(["label"], dtype=object)})
 
 
+def test_an_unexpected_failure_stays_in_its_row(expected):
+    """When recognising the batch at once fails with something else than an unusable image, the rows are read one at
+    a time, and only the row that fails again gets the error."""
+    from ppocr_torch.ray import RecognizeBatch
+
+    paths = _lines()[:3]
+    fn = RecognizeBatch(num_threads=1)
+    real = fn.recognizer.recognize
+
+    def flaky(images, errors="raise"):
+        if isinstance(images, list) or images == paths[1]:
+            raise RuntimeError("kernel failure\nsecond line")
+        return real(images, errors=errors)
+
+    fn.recognizer.recognize = flaky
+    texts, scores, errors = fn.recognize_values(paths)
+    assert errors == [None, "RuntimeError: kernel failure", None]
+    assert texts[0] == expected[paths[0]][0] and texts[2] == expected[paths[2]][0] and texts[1] is None
+    assert np.isnan(scores[1]) and abs(scores[0] - expected[paths[0]][1]) <= SCORE_TOL
+
+
 def test_driver_checkpoint_is_loaded_and_checked(tmp_path):
     """The actor loads the driver's checkpoint when it sees the file, refuses one of another model, and resolves
     the name itself when the file is not on its node."""
