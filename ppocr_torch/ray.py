@@ -492,7 +492,8 @@ def run_cli(args) -> int:
         except (PPOCRTorchError, KeyboardInterrupt):
             raise
         except Exception as exc:  # the job failed (an actor that cannot load its model, retries exhausted)
-            _error(f"the Ray job failed, nothing kept in {args.out!r}: {_first_line(exc)}")
+            reason = re.sub(r"\x1b\[[0-9;]*m", "", _first_line(exc))  # Ray colours the actor's name
+            _error(f"the Ray job failed, nothing kept in {args.out!r}: {reason}")
             return 2
         elapsed = time.perf_counter() - start
     finally:
