@@ -71,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("recognize", help="recognize text-line images",
                          description="Recognize text-line images; one output line per image.")
-    rec.add_argument("images", nargs="+", metavar="IMG", help="image files (one text line each)")
+    rec.add_argument("images", nargs="*", metavar="IMG", help="image files (one text line each)")
     rec.add_argument("--model", default=_DEFAULT_MODEL, help=f"registry name or checkpoint path "
                                                              f"(default: {_DEFAULT_MODEL})")
     rec.add_argument("--json", action="store_true", help="print one JSON object per line")
@@ -90,6 +90,12 @@ def _build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--no-download", action="store_true", help="never download weights")
     rec.add_argument("--threads", type=_positive_int, default=None,
                      help="CPU threads (default: $PPOCR_TORCH_THREADS, else one per core); on a busy host use fewer")
+    # -- Ray Data front end (ppocr_torch/ray.py, docs/ray.md) --
+    rec.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run on a Ray cluster (ADDRESS; none: $RAY_ADDRESS or a new local instance) with "
+                          "--list and --out; needs `pip install 'ppocr-torch[ray]'`")
+    rec.add_argument("--list", metavar="LIST", help="file of inputs, one path or URI per line (with --ray)")
+    rec.add_argument("--out", metavar="DIR", help="new folder (or URI) for the JSON lines results (with --ray)")
     rec.set_defaults(func=_cmd_recognize)
 
     models = sub.add_parser("models", help="list the registry models",
@@ -319,6 +325,12 @@ def _device_usable(device: str) -> bool:
 
 
 def _cmd_recognize(args) -> int:
+    if args.ray is not None:  # Ray Data front end: ppocr_torch/ray.py
+        from .ray import run_cli
+        return run_cli(args)
+    if args.list or args.out or not args.images:
+        _error("give image files (--list and --out go with --ray)")
+        return 2
     from .api import Recognizer
 
     if not _device_usable(args.device):

@@ -143,5 +143,5 @@ def test_the_test_extra_matches_the_test_requirements():
     reqs = {re.split(r"[<>=!\[ ]", r)[0].lower() for r in reqs if r}
     setup = (root / "setup.py").read_text()
     runtime = set(re.findall(r'"([a-z0-9_-]+)[^"]*"', setup.split("install_requires=[")[1].split("]")[0]))
-    test = set(re.findall(r'"([a-z0-9_-]+)[^"]*"', setup.split('"test": [')[1].split("]")[0]))
+    test = set(re.findall(r'"([a-z0-9_-]+)[^"]*"', setup.split('"test": [')[1].split("],")[0]))  # "x[extra]" kept
     assert reqs - runtime == test
