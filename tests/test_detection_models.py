@@ -66,12 +66,16 @@ def test_v6_small_det_probability_maps_match_onnxruntime(small):
 
 
 def test_load_detector_round_trip(small, tmp_path, monkeypatch):
+    """Saved and loaded by path, then by name from $PPOCR_TORCH_WEIGHTS_DIR: the file carries other metadata (so
+    another sha256) but the same weights, so it has the content digest the registry records for the model."""
     import ppocr_torch
     from conversion.convert import write_checkpoint
+    from ppocr_torch import registry
     from ppocr_torch.errors import CheckpointError
 
     model, _ = small
-    ckpt, _ = write_checkpoint(model, tmp_path, {"name": SMALL})
+    written, _ = write_checkpoint(model, tmp_path, {"name": SMALL})
+    ckpt = written.rename(tmp_path / registry.get_page_entry(SMALL).weights.file)
     loaded = ppocr_torch.load_detector(ckpt)
     assert loaded.spec == model.spec and not loaded.training
     assert loaded.spec.postprocess["thresh"] == 0.2 and loaded.spec.postprocess["box_thresh"] == 0.45
@@ -81,14 +85,7 @@ def test_load_detector_round_trip(small, tmp_path, monkeypatch):
         assert torch.equal(loaded(x), model(x))
     with pytest.raises(CheckpointError, match="load_detector"):
         ppocr_torch.load_orientation(ckpt)
-    # by name, from $PPOCR_TORCH_WEIGHTS_DIR: the file carries other metadata (another sha256) but the same
-    # weights, so it has the content digest that the registry records for the model
-    from ppocr_torch import registry
-
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    ckpt.rename(folder / registry.get_page_entry(SMALL).weights.file)
-    monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_DIR", str(folder))
+    monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("PPOCR_TORCH_OFFLINE", "1")
     by_name = ppocr_torch.load_detector(SMALL)
     assert by_name.spec.name == SMALL and by_name.weights_meta == {"name": SMALL}
@@ -156,3 +153,43 @@ def test_detector_parity_report(name, index):
     assert out["max_abs_prob"] <= 1e-3
     pages = [i for i in out["items"] if i["input"].startswith("page")]
     assert len(pages) == 2 and all(int(i["official_text"].split()[0]) > 1000 for i in pages)
+
+
+@pytest.mark.slow
+def test_official_download_converted_at_runtime(official_export_folder, tmp_path, monkeypatch):
+    """No weights anywhere: load_detector fetches PaddleOCR's official tar (through $PPOCR_TORCH_OFFICIAL_MIRROR,
+    here a local server holding the republished export), converts it without Paddle and checks the result against
+    the content digest the registry records (the conversion tool's, made with Paddle's own reader)."""
+    import functools
+    import http.server
+    import tarfile
+    import threading
+
+    import ppocr_torch
+    from ppocr_torch import registry
+
+    name = "PP-OCRv5_mobile_det"
+    entry = registry.get_page_entry(name)
+    served = tmp_path / "served"
+    served.mkdir()
+    tar_name = entry.official["inference_url"].rsplit("/", 1)[-1]
+    with tarfile.open(served / tar_name, "w") as tf:
+        for f in ("inference.json", "inference.pdiparams", "inference.yml"):
+            tf.add(official_export_folder(name) / f, arcname=f"{tar_name[:-4]}/{f}")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        monkeypatch.delenv("PPOCR_TORCH_WEIGHTS_DIR", raising=False)
+        monkeypatch.delenv("PPOCR_TORCH_OFFLINE", raising=False)
+        monkeypatch.setenv("PPOCR_TORCH_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("PPOCR_TORCH_OFFICIAL_CACHE", str(tmp_path / "official"))
+        monkeypatch.setenv("PPOCR_TORCH_OFFICIAL_MIRROR", base)
+        monkeypatch.setenv("PPOCR_TORCH_WEIGHTS_URL", base + "/no-release/")  # the release answers 404
+        model = ppocr_torch.load_detector(name)
+    finally:
+        httpd.shutdown()
+    assert model.weights_meta["verification"] == "digest" and model.weights_meta["digest"] == entry.weights.digest
+    assert (tmp_path / "home" / entry.weights.file).is_file()
