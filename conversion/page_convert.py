@@ -203,7 +203,8 @@ def page_parity_report(model, pairs, model_path, *, images=None, limit=None, tol
     layers = layer_parity(model, pairs, model_path, inputs[0][1])
     out = output_parity(model, model_path, inputs, None, tolerance, compare=compare_for(spec),
                         median_rule=spec.task != "det")
-    return {"model": spec.name, "source": str(model_path), "runtime": runtime_name(model_path), "output": out,
+    return {"model": spec.name, "task": spec.task, "source": str(model_path), "runtime": runtime_name(model_path),
+            "output": out,
             "layers": summarize_layers(layers), "layer_rows": layers}
 
 
@@ -235,7 +236,7 @@ def is_page_model(name) -> bool:
 
 def format_report(report: dict) -> str:
     o = report["output"]
-    what = "text-mask" if "px" in str(o["items"][0].get("official_text", "")) else "label"
+    what = "text-mask" if report["task"] == "det" else "label"
     lines = [f"{report['model']}: {o['inputs']} inputs vs {report['runtime']}, |diff| prob max {o['max_abs_prob']:.3g} / "
              f"median {o['median_abs_prob']:.3g} (official runtime's own spread up to {o['runtime_self_spread_max']:.3g}), "
              f"{what} agreement {o['text_agreement']:.2%} -> {'PASS' if o['passed'] else 'FAIL'}"]

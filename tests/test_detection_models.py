@@ -111,6 +111,38 @@ def test_deconv_batchnorm_fold_matches_train_form():
     assert not hasattr(head.binarize, "conv_bn2")
 
 
+@pytest.mark.slow  # 3-10 s each (the blocks are the recognisers', covered in tests/test_family_lcnetv3/4.py)
+@pytest.mark.parametrize("name", ["PP-OCRv6_tiny_det", "PP-OCRv4_mobile_det"])
+def test_deploy_form_equals_training_form_float64(name):
+    """The whole detector (re-parameterised PPLCNetV4/V3 blocks, DB head BatchNorms) with random BatchNorm
+    statistics and affine scalars: deploy form == training form in float64 (only the folding algebra is tested)."""
+    from ppocr_torch import registry
+    from ppocr_torch.models.deploy import reparameterize_model
+    from ppocr_torch.models.page_model import build_page_model
+
+    torch.manual_seed(0)
+    model = build_page_model(registry.get_page_entry(name).spec, form="train").double()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+            elif type(m).__name__ == "LearnableAffineBlock":
+                m.scale.uniform_(0.8, 1.2)
+                m.bias.uniform_(-0.1, 0.1)
+    x = torch.randn(1, 3, 64, 96, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = model(x, return_stages=True)
+        reparameterize_model(model)
+        out = model(x, return_stages=True)
+    assert model.form == "deploy" and not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    for r, o in zip(ref["backbone"], out["backbone"]):
+        assert float((r - o).abs().max()) <= 1e-10 * float(r.abs().max())
+    assert float((ref["head"] - out["head"]).abs().max()) <= 1e-10 and float(ref["head"].std()) > 1e-4
+
+
 def test_registry_typed_errors():
     import ppocr_torch
     from ppocr_torch.errors import SpecError, UnknownModelError
