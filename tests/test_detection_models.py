@@ -225,3 +225,6 @@ def test_official_download_converted_at_runtime(official_export_folder, tmp_path
         httpd.shutdown()
     assert model.weights_meta["verification"] == "digest" and model.weights_meta["digest"] == entry.weights.digest
     assert (tmp_path / "home" / entry.weights.file).is_file()
+    from ppocr_torch.download import cache_files
+
+    assert [f["model"] for f in cache_files()] == [name]  # `ppocr-torch cache` lists (and clears) it
