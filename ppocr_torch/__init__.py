@@ -20,6 +20,7 @@ _LAZY = {
     "Recognizer": (".api", "Recognizer"),
     "load_model": (".api", "load_model"),
     "list_models": (".api", "list_models"),
+    "recognize_files": (".bulk", "recognize_files"),
     "RecResult": (".decode", "RecResult"),
     "errors": (".errors", None),
 }

@@ -71,7 +71,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("recognize", help="recognize text-line images",
                          description="Recognize text-line images; one output line per image.")
-    rec.add_argument("images", nargs="+", metavar="IMG", help="image files (one text line each)")
+    rec.add_argument("images", nargs="*", metavar="IMG",
+                     help="image files (one text line each), folders (their images, recursively) or quoted globs")
     rec.add_argument("--model", default=_DEFAULT_MODEL, help=f"registry name or checkpoint path "
                                                              f"(default: {_DEFAULT_MODEL})")
     rec.add_argument("--json", action="store_true", help="print one JSON object per line")
@@ -90,6 +91,9 @@ def _build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--no-download", action="store_true", help="never download weights")
     rec.add_argument("--threads", type=_positive_int, default=None,
                      help="CPU threads (default: $PPOCR_TORCH_THREADS, else one per core); on a busy host use fewer")
+    from .bulk.cli import add_arguments as add_bulk_arguments
+
+    add_bulk_arguments(rec, _positive_int)
     rec.set_defaults(func=_cmd_recognize)
 
     models = sub.add_parser("models", help="list the registry models",
@@ -320,7 +324,13 @@ def _device_usable(device: str) -> bool:
 
 def _cmd_recognize(args) -> int:
     from .api import Recognizer
+    from .bulk import cli as bulk_cli
 
+    if not args.images and not args.list:
+        _error("recognize needs images, folders, globs or --list")
+        return 2
+    if bulk_cli.wanted(args):
+        return bulk_cli.run(args)
     if not _device_usable(args.device):
         return 2
     try:
