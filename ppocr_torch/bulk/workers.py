@@ -3,7 +3,8 @@
 Each worker builds its own Recognizer from the checkpoint file the parent resolved (so N workers never download N
 times) and runs chunks from a shared task queue. The parent keeps at most ``in_flight`` chunks submitted and holds
 the finished ones in a reorder buffer until the chunks before them are back: at most ``in_flight`` chunks of
-records are in the parent at a time. A worker whose parent is gone (killed) exits by itself within a second.
+records are in the parent at a time. A worker whose parent is gone (killed) exits by itself within a second, even
+in the middle of a chunk.
 """
 
 from __future__ import annotations
@@ -20,26 +21,35 @@ _POLL_S = 1.0
 _JOIN_S = 30.0
 
 
+def _exit_when_orphaned(parent_pid: int, results) -> None:
+    """Watchdog thread of a worker: leave at once (mid-chunk too) when the parent process is gone."""
+    import time
+
+    while os.getppid() == parent_pid:
+        time.sleep(_POLL_S)
+    results.cancel_join_thread()
+    os._exit(0)
+
+
 def worker_main(tasks, results, config: dict, chars: bool, parent_pid: int) -> None:
     """A worker's loop: build the recognizer, then turn ``(chunk id, items)`` tasks into ``("done", id, records)``
     until a ``None`` task, or the parent's death."""
+    import threading
+
     from .records import chunk_records, recognizer_for
 
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid, results), daemon=True).start()
     try:
         rec = recognizer_for(config)
     except BaseException as exc:  # reported to the parent, which raises WorkerError
         results.put(("failed", None, f"{type(exc).__name__}: {exc}"))
         return
     while True:
-        try:
-            task = tasks.get(timeout=_POLL_S)
-        except queue.Empty:
-            if os.getppid() != parent_pid:  # orphaned: the parent was killed
-                results.cancel_join_thread()
-                os._exit(0)
-            continue
-        if task is None:
-            return
+        task = tasks.get()
+        if task is None:  # done: flush the results, then leave without the interpreter's slow teardown
+            results.close()
+            results.join_thread()
+            os._exit(0)
         cid, items = task
         try:
             results.put(("done", cid, chunk_records(rec, items, chars)))
