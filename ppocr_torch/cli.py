@@ -2,7 +2,9 @@
 
 Subcommands:
 
-* ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``);
+* ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``); folders,
+  globs and ``--list`` files, ``--out results.jsonl``, ``--resume`` and ``--workers N`` run the bulk job
+  (:mod:`ppocr_torch.bulk.cli`, docs/bulk.md);
 * ``models [PATTERN] [--available]``: the registry models and where their weights are;
 * ``download MODEL...|--all [-q]``: fetch registry weights into the cache (for offline use later);
 * ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes;
@@ -12,13 +14,14 @@ Subcommands:
 * ``export MODEL --format onnx|torchscript|exported-program --out PATH [--no-verify]``: write the model as a
   self-describing ONNX, TorchScript or ExportedProgram file, verified against the torch model first.
 
-Exit codes: 0 success; 1 some image could not be read (the others are still printed), or ``export``: the model
-could not be exported or its file did not reproduce the torch model (nothing is written); 2 usage error,
-unknown model, weights unavailable, a checkpoint or training state that is not valid, a device that cannot be
-used, the cache cannot be written (disk full, read-only), a data list or LMDB folder that cannot be used (missing,
-unreadable, bad ratio, no usable sample), a dictionary file that cannot be read, a missing optional dependency
-(``pip install 'ppocr-torch[train]'`` / ``[export]``), or an export output that cannot be written; 130
-interrupted (Ctrl-C).
+Exit codes: 0 success; 1 some image could not be read (the others are still printed; with ``--out``: an error
+record is in the output), or ``export``: the model could not be exported or its file did not reproduce the torch
+model (nothing is written); 2 usage error, unknown model, weights unavailable, a bulk job's output that exists
+(without ``--resume``) or cannot be resumed, a list file or glob that cannot be used, a worker process that died, a
+checkpoint or training state that is not valid, a device that cannot be used, the cache cannot be written (disk
+full, read-only), a data list or LMDB folder that cannot be used (missing, unreadable, bad ratio, no usable sample),
+a dictionary file that cannot be read, a missing optional dependency (``pip install 'ppocr-torch[train]'`` /
+``[export]``), or an export output that cannot be written; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

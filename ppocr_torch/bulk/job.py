@@ -207,6 +207,8 @@ class BulkJob:
                 if bar is not None:
                     bar.update(len(new))
                 yield from new
+            if self.output is not None:
+                self.output.finish()
         finally:
             if bar is not None:
                 bar.close()

@@ -46,7 +46,7 @@ def _parse(line: bytes, out: str, number: int) -> dict:
 
 class ResultsFile:
     """The output ``out`` of a job: refused when it exists, unless ``resume``; then checked and its records
-    counted. :meth:`open` creates it, or positions after its last complete record.
+    counted. :meth:`open` prepares it for :meth:`append`.
 
     Attributes after opening: ``done`` (records already in the file), ``failed`` (error records among them),
     ``dropped_bytes`` (the unterminated tail removed, 0 if none).
@@ -69,18 +69,23 @@ class ResultsFile:
             self._scan()
 
     def open(self) -> None:
-        """Write the settings, then create the file, or drop its unterminated tail and position after its records."""
+        """Write the settings; drop an existing file's unterminated tail and position after its records. A new
+        file is created by the first :meth:`append` (or :meth:`finish`), so a job that fails before its first
+        chunk leaves no output behind."""
         self._write_settings()
-        try:
-            self._fh = open(self.out, "r+b" if self._existed else "xb")
-        except FileExistsError:  # created by someone else since the check
-            raise OutputExistsError(f"the output {self.out!r} appeared while the job started; it is never "
-                                    f"overwritten") from None
         if self._existed:
+            self._fh = open(self.out, "r+b")
             self._fh.truncate(self._end)
             self._fh.seek(self._end)
             if self.dropped_bytes:
                 os.fsync(self._fh.fileno())
+
+    def _create(self) -> None:
+        try:
+            self._fh = open(self.out, "xb")
+        except FileExistsError:  # created by someone else since the check
+            raise OutputExistsError(f"the output {self.out!r} appeared while the job ran; it is never "
+                                    f"overwritten") from None
 
     def _check_settings(self) -> None:
         try:
@@ -130,9 +135,16 @@ class ResultsFile:
         """Write ``records`` in one write, then flush and fsync."""
         if not records:
             return
+        if self._fh is None:
+            self._create()
         self._fh.write(b"".join(record_line(r) for r in records))
         self._fh.flush()
         os.fsync(self._fh.fileno())
+
+    def finish(self) -> None:
+        """The job is complete: make sure the file exists (a job without inputs writes an empty one)."""
+        if self._fh is None:
+            self._create()
 
     def close(self) -> None:
         if self._fh is not None:
