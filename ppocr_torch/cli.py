@@ -97,7 +97,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from .bulk.cli import add_arguments as add_bulk_arguments
 
     add_bulk_arguments(rec, _positive_int)
-    rec.set_defaults(func=_cmd_recognize)
+    rec.set_defaults(func=_cmd_recognize, usage=rec.format_usage)
 
     models = sub.add_parser("models", help="list the registry models",
                             description="List the registry models, where their weights come from (embedded, "
@@ -330,6 +330,7 @@ def _cmd_recognize(args) -> int:
     from .bulk import cli as bulk_cli
 
     if not args.images and not args.list:
+        print(args.usage(), end="", file=sys.stderr)
         _error("recognize needs images, folders, globs or --list")
         return 2
     if bulk_cli.wanted(args):
