@@ -14,7 +14,7 @@ import time
 import pytest
 
 from ppocr_torch import Recognizer
-from ppocr_torch.bulk import Folder, Glob, ListFile, recognize_files
+from ppocr_torch.bulk import Folder, Glob, ListFile, default_threads, default_workers, recognize_files
 from ppocr_torch.cli import main
 from ppocr_torch.errors import InputSourceError, OutputExistsError, ResumeError
 
@@ -144,6 +144,15 @@ def test_two_workers_give_the_same_records(uninterrupted, tree, tmp_path):
     assert job.workers == 2
     assert list(job) == records[:16]
     assert out.read_bytes() == b"".join(full.read_bytes().splitlines(keepends=True)[:16])
+
+
+def test_default_workers_and_threads():
+    assert [default_workers(cores=c) for c in (1, 2, 4, 7, 8, 16)] == [1, 1, 1, 1, 2, 4]
+    assert default_workers("cuda:0", cores=16) == 1
+    # the cores not busy, shared among the workers: a quiet 2-core host runs 1 x 2, a busy one 1 x 1
+    assert default_threads(1, cores=2, load=0.3) == 2 and default_threads(1, cores=2, load=12.0) == 1
+    assert default_threads(4, cores=16, load=0.0) == 4 and default_threads(4, cores=16, load=8.5) == 2
+    assert default_threads(2, cores=2, load=0.0) == 1
 
 
 def test_cli_list_out_and_exit_codes(tree, tmp_path, capsys):

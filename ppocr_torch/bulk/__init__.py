@@ -7,7 +7,7 @@ order), ``job`` (the job itself), ``cli`` (``ppocr-torch recognize`` with folder
 """
 
 from .inputs import IMAGE_EXTENSIONS, Folder, Glob, ListFile, Paths
-from .job import BulkJob, default_workers, recognize_files
+from .job import BulkJob, default_threads, default_workers, recognize_files
 
-__all__ = ["recognize_files", "BulkJob", "default_workers", "ListFile", "Folder", "Glob", "Paths",
+__all__ = ["recognize_files", "BulkJob", "default_workers", "default_threads", "ListFile", "Folder", "Glob", "Paths",
            "IMAGE_EXTENSIONS"]

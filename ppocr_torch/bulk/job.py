@@ -18,7 +18,7 @@ from ..registry import DEFAULT_MODEL
 from .inputs import as_source
 from .results_file import ResultsFile
 
-__all__ = ["recognize_files", "BulkJob", "default_workers", "cpu_cores"]
+__all__ = ["recognize_files", "BulkJob", "default_workers", "default_threads", "cpu_cores"]
 
 # Threads one worker uses well: below this many cores per worker, a second worker is not started.
 CORES_PER_WORKER = 4
@@ -37,6 +37,20 @@ def default_workers(device: Any = "cpu", cores: int | None = None) -> int:
     if str(device).split(":")[0] != "cpu":
         return 1
     return max(1, (cores or cpu_cores()) // CORES_PER_WORKER)
+
+
+def default_threads(workers: int, cores: int | None = None, load: float | None = None) -> int:
+    """Threads per worker: the cores not already busy (``cores`` minus the 1-minute load average, at least one),
+    shared among the workers, at least one each. On a busy host more threads than free cores make every thread
+    wait for the others (measured in docs/bulk.md); the results do not depend on it."""
+    cores = cores or cpu_cores()
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    free = max(1, cores - int(load))
+    return max(1, free // workers)
 
 
 def _positive(name: str, value) -> None:
@@ -94,7 +108,7 @@ class BulkJob:
         if resume and out is None:
             raise ValueError("resume needs the output file (out=...)")
         self.workers = workers or default_workers(device)
-        self.threads = num_threads or _env_threads() or max(1, cpu_cores() // self.workers)
+        self.threads = num_threads or _env_threads() or default_threads(self.workers)
         self.source = as_source(inputs)
         self.source.check()
         self.chunk_size = chunk_size
@@ -234,7 +248,9 @@ def recognize_files(inputs, out=None, *, model: Any = DEFAULT_MODEL, resume: boo
             uninterrupted run's would (byte for byte). Needs the same settings (kept in ``<out>.job.json``).
         workers: processes recognising chunks (spawn context; each with its own Recognizer). Default: one per 4
             cores on the CPU (:func:`default_workers`), one on a GPU. With one, the job runs in this process.
-        num_threads: CPU threads per worker; default ``$PPOCR_TORCH_THREADS``, else ``max(1, cores // workers)``.
+        num_threads: CPU threads per worker; default ``$PPOCR_TORCH_THREADS``, else the cores not busy with other
+            work (cores minus the 1-minute load average) divided among the workers, at least one
+            (:func:`default_threads`).
         batch_size, mode, device, long_lines, optimize: as :class:`~ppocr_torch.Recognizer`'s.
         chunk_size: inputs per ``Recognizer`` call and per write (the most a kill loses per worker).
         download: allow fetching the weights (done once here, before any worker starts).
