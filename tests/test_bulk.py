@@ -16,7 +16,7 @@ import pytest
 from ppocr_torch import Recognizer
 from ppocr_torch.bulk import Folder, Glob, ListFile, default_threads, default_workers, recognize_files
 from ppocr_torch.cli import main
-from ppocr_torch.errors import InputSourceError, OutputExistsError, ResumeError
+from ppocr_torch.errors import InputSourceError, OutputExistsError, ResumeError, WorkerError
 
 from helpers import ROOT, read_labels
 
@@ -172,6 +172,11 @@ def test_cli_list_out_and_exit_codes(tree, tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in printed] == sorted(str(p) for p in (tree / "a").iterdir())
     assert main(["recognize", "--resume", str(tree / "a")]) == 2
+    # a quoted glob, --json: the old JSON lines, characters included
+    assert main(["recognize", str(tree / "a" / "000[01].png"), "--json", "-q", "--threads", "1"]) == 0
+    objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o["path"] for o in objs] == [str(tree / "a" / "0000.png"), str(tree / "a" / "0001.png")]
+    assert all("".join(c[0] for c in o["chars"]) == o["text"] for o in objs)
 
 
 # ----- slow lane: the issue's test ---------------------------------------------------------------------------------
@@ -202,6 +207,18 @@ def _measured(cmd, env):
                           timeout=3000)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.splitlines()[-1]), proc.stderr
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_start_stops_the_job(tmp_path, tree):
+    """A checkpoint that does not load: the workers report it, the job raises WorkerError and writes nothing."""
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    out = tmp_path / "r.jsonl"
+    job = recognize_files(tree, out, model=bad, workers=2, num_threads=1, progress=False)
+    with pytest.raises(WorkerError, match="CheckpointError"):
+        list(job)
+    assert not out.exists()
 
 
 @pytest.mark.slow

@@ -192,8 +192,10 @@ class BulkJob:
         pool = WorkerPool(self.workers, self.config, chars=self.chars)
         try:
             yield from pool.map_ordered(self._chunks(), in_flight=2 * self.workers)
-        finally:
-            pool.close()
+        except BaseException:  # an error, Ctrl-C, or the consumer closing the job early: stop the workers now
+            pool.close(abort=True)
+            raise
+        pool.close()
 
     def _bar(self):
         from ..progress import show_progress

@@ -95,7 +95,9 @@ class ResultsFile:
             return  # written without one (removed by hand): the caller's settings are taken on trust
         except (OSError, ValueError) as exc:
             raise ResumeError(f"cannot read the job settings {settings_path(self.out)!r}: {exc}") from exc
-        differ = sorted(k for k in set(saved) | set(self.settings) if saved.get(k) != self.settings.get(k))
+        # "model" is the name or path as given (an alias, a relative path): the weights' sha256 decides
+        differ = sorted(k for k in set(saved) | set(self.settings)
+                        if k != "model" and saved.get(k) != self.settings.get(k))
         if differ:
             detail = "; ".join(f"{k}: {saved.get(k)!r} then, {self.settings.get(k)!r} now" for k in differ)
             raise ResumeError(f"{self.out!r} was written with other settings ({detail}); resume with the same "

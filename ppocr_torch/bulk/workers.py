@@ -34,10 +34,12 @@ def _exit_when_orphaned(parent_pid: int, results) -> None:
 def worker_main(tasks, results, config: dict, chars: bool, parent_pid: int) -> None:
     """A worker's loop: build the recognizer, then turn ``(chunk id, items)`` tasks into ``("done", id, records)``
     until a ``None`` task, or the parent's death."""
+    import signal
     import threading
 
     from .records import chunk_records, recognizer_for
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid, results), daemon=True).start()
     try:
         rec = recognizer_for(config)
@@ -112,16 +114,16 @@ class WorkerPool:
             raise WorkerError(f"a worker process failed {where}: {payload}")
         finished[cid] = payload
 
-    def close(self) -> None:
-        """Stop the workers: each ends after its chunk (or its model load); any still running after
-        ``_JOIN_S`` seconds is terminated."""
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the workers: each ends after its chunk (or its model load), and any still running after
+        ``_JOIN_S`` seconds is terminated; with ``abort`` (an error, Ctrl-C, the job closed early) at once."""
         for _ in self._procs:
             try:
                 self._tasks.put(None)
             except (OSError, ValueError):
                 break
         for p in self._procs:
-            p.join(timeout=_JOIN_S)
+            p.join(timeout=0 if abort else _JOIN_S)
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5)
