@@ -121,7 +121,8 @@ class OutputExistsError(PPOCRTorchError, FileExistsError):
 
 class ResumeError(PPOCRTorchError, ValueError):
     """A bulk job's output cannot be resumed: a line in it is not a result record, it holds other inputs than the
-    job's (in order), or it was written with other settings (the message names the file, the line or setting)."""
+    job's (in order), it was written with other settings, or another job is writing it (the message names the
+    file, the line or setting)."""
 
 
 class WorkerError(PPOCRTorchError, RuntimeError):

@@ -15,6 +15,7 @@ import pytest
 
 from ppocr_torch import Recognizer
 from ppocr_torch.bulk import Folder, Glob, ListFile, default_threads, default_workers, recognize_files
+from ppocr_torch.bulk.results_file import ResultsFile
 from ppocr_torch.cli import main
 from ppocr_torch.errors import InputSourceError, OutputExistsError, ResumeError, WorkerError
 
@@ -133,6 +134,17 @@ def test_refusals(uninterrupted, tree, tmp_path):
     with pytest.raises(ResumeError, match="line 2"):
         recognize_files(tree, garbage, resume=True, progress=False)
     assert main(["recognize", str(tree), "--out", str(full), "-q"]) == 2
+    # two jobs never append to one file: the second is refused while the first holds it
+    first = ResultsFile(tmp_path / "shared.jsonl", resume=False, settings={})
+    first.open()
+    first.append([{"path": "a.png", "text": "a", "score": 1.0}])
+    second = ResultsFile(tmp_path / "shared.jsonl", resume=True, settings={})
+    with pytest.raises(ResumeError, match="another job is writing"):
+        second.open()
+    first.close()
+    second.open()
+    assert second.done == 1
+    second.close()
 
 
 def test_two_workers_give_the_same_records(uninterrupted, tree, tmp_path):

@@ -4,7 +4,8 @@ A chunk's lines go out in one write, then ``flush`` and ``fsync``, so a killed j
 flight. Resuming reads the file line by line (constant memory): complete lines must be records; an unterminated
 last line (a write cut short) is dropped by truncating the file after the last complete line. The job's settings
 are kept beside the output (``<out>.job.json``, written atomically) so that a resumed job refuses other settings,
-which would give other results.
+which would give other results. A job holds an exclusive ``flock`` on its output while it writes, so a second job
+on the same file is refused.
 """
 
 from __future__ import annotations
@@ -72,9 +73,11 @@ class ResultsFile:
         """Write the settings; drop an existing file's unterminated tail and position after its records. A new
         file is created by the first :meth:`append` (or :meth:`finish`), so a job that fails before its first
         chunk leaves no output behind."""
-        self._write_settings()
         if self._existed:
             self._fh = open(self.out, "r+b")
+            self._lock()
+        self._write_settings()
+        if self._existed:
             self._fh.truncate(self._end)
             self._fh.seek(self._end)
             if self.dropped_bytes:
@@ -86,6 +89,22 @@ class ResultsFile:
         except FileExistsError:  # created by someone else since the check
             raise OutputExistsError(f"the output {self.out!r} appeared while the job ran; it is never "
                                     f"overwritten") from None
+        self._lock()
+
+    def _lock(self) -> None:
+        """An exclusive ``flock`` on the output for as long as it is open (POSIX; not taken on Windows), so that
+        two jobs never append to the same file: the second is refused."""
+        try:
+            import fcntl
+        except ImportError:
+            return
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            self._fh = None
+            raise ResumeError(f"another job is writing {self.out!r}; wait for it to end (or stop it) and resume "
+                              f"then") from None
 
     def _check_settings(self) -> None:
         try:
