@@ -196,8 +196,9 @@ def test_cli_list_out_and_exit_codes(tree, tmp_path, capsys):
 # Lines in the slow test (the 250 rendered lines repeated); PPOCR_TORCH_BULK_LINES overrides it for a quick look.
 SLOW_LINES = int(os.environ.get("PPOCR_TORCH_BULK_LINES", "2000"))
 # Peak RSS of the largest process of each job over the 2,000 lines (ru_maxrss of the CLI's process tree), measured
-# on the 2-core machine (docs/bulk.md): 914 MB with one worker, 925 MB for the resumed two-worker job (822 MB for
-# 300 lines; one recognize() call on the same 2,000 paths: 2,337 MB). The bound leaves room for other allocators.
+# on the 2-core machine (docs/bulk.md), two runs: 914 / 884 MB with one worker, 925 / 892 MB for the resumed
+# two-worker job (822 MB for 300 lines; one recognize() call on the same 2,000 paths: 2,337 MB). The bound leaves
+# room for other allocators.
 PEAK_BOUND_MB = 1400
 
 _LAUNCHER = r"""
