@@ -20,6 +20,7 @@ _LAZY = {
     "Recognizer": (".api", "Recognizer"),
     "load_model": (".api", "load_model"),
     "list_models": (".api", "list_models"),
+    "recognize_files": (".bulk", "recognize_files"),
     "RecResult": (".decode", "RecResult"),
     "load_detector": (".page_models", "load_detector"),
     "load_orientation": (".page_models", "load_orientation"),

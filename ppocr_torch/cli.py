@@ -2,7 +2,9 @@
 
 Subcommands:
 
-* ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``);
+* ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``); folders,
+  globs and ``--list`` files, ``--out results.jsonl``, ``--resume`` and ``--workers N`` run the bulk job
+  (:mod:`ppocr_torch.bulk.cli`, docs/bulk.md);
 * ``models [PATTERN] [--available]``: the registry models and where their weights are;
 * ``download MODEL...|--all [-q]``: fetch registry weights into the cache (for offline use later);
 * ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes;
@@ -12,13 +14,14 @@ Subcommands:
 * ``export MODEL --format onnx|torchscript|exported-program --out PATH [--no-verify]``: write the model as a
   self-describing ONNX, TorchScript or ExportedProgram file, verified against the torch model first.
 
-Exit codes: 0 success; 1 some image could not be read (the others are still printed), or ``export``: the model
-could not be exported or its file did not reproduce the torch model (nothing is written); 2 usage error,
-unknown model, weights unavailable, a checkpoint or training state that is not valid, a device that cannot be
-used, the cache cannot be written (disk full, read-only), a data list or LMDB folder that cannot be used (missing,
-unreadable, bad ratio, no usable sample), a dictionary file that cannot be read, a missing optional dependency
-(``pip install 'ppocr-torch[train]'`` / ``[export]``), or an export output that cannot be written; 130
-interrupted (Ctrl-C).
+Exit codes: 0 success; 1 some image could not be read (the others are still printed; with ``--out``: an error
+record is in the output), or ``export``: the model could not be exported or its file did not reproduce the torch
+model (nothing is written); 2 usage error, unknown model, weights unavailable, a bulk job's output that exists
+(without ``--resume``) or cannot be resumed, a list file or glob that cannot be used, a worker process that died, a
+checkpoint or training state that is not valid, a device that cannot be used, the cache cannot be written (disk
+full, read-only), a data list or LMDB folder that cannot be used (missing, unreadable, bad ratio, no usable sample),
+a dictionary file that cannot be read, a missing optional dependency (``pip install 'ppocr-torch[train]'`` /
+``[export]``), or an export output that cannot be written; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -71,7 +74,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("recognize", help="recognize text-line images",
                          description="Recognize text-line images; one output line per image.")
-    rec.add_argument("images", nargs="*", metavar="IMG", help="image files (one text line each)")
+    rec.add_argument("images", nargs="*", metavar="IMG",
+                     help="image files (one text line each), folders (their images, recursively) or quoted globs")
     rec.add_argument("--model", default=_DEFAULT_MODEL, help=f"registry name or checkpoint path "
                                                              f"(default: {_DEFAULT_MODEL})")
     rec.add_argument("--json", action="store_true", help="print one JSON object per line")
@@ -90,13 +94,15 @@ def _build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--no-download", action="store_true", help="never download weights")
     rec.add_argument("--threads", type=_positive_int, default=None,
                      help="CPU threads (default: $PPOCR_TORCH_THREADS, else one per core); on a busy host use fewer")
-    # -- Ray Data front end (ppocr_torch/ray.py, docs/ray.md) --
+    from .bulk.cli import add_arguments as add_bulk_arguments
+
+    add_bulk_arguments(rec, _positive_int)
+    # -- Ray Data front end (ppocr_torch/ray.py, docs/ray.md): --list and --out as above, one list --
     rec.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                      help="run on a Ray cluster (ADDRESS; none: $RAY_ADDRESS or a new local instance) with "
-                          "--list and --out; needs `pip install 'ppocr-torch[ray]'`")
-    rec.add_argument("--list", metavar="LIST", help="file of inputs, one path or URI per line (with --ray)")
-    rec.add_argument("--out", metavar="DIR", help="new folder (or URI) for the JSON lines results (with --ray)")
-    rec.set_defaults(func=_cmd_recognize)
+                          "--list LIST and --out DIR (a new folder or URI of JSON lines); needs "
+                          "`pip install 'ppocr-torch[ray]'`")
+    rec.set_defaults(func=_cmd_recognize, usage=rec.format_usage)
 
     models = sub.add_parser("models", help="list the registry models",
                             description="List the registry models, where their weights come from (embedded, "
@@ -328,11 +334,15 @@ def _cmd_recognize(args) -> int:
     if args.ray is not None:  # Ray Data front end: ppocr_torch/ray.py
         from .ray import run_cli
         return run_cli(args)
-    if args.list or args.out or not args.images:
-        _error("give image files (--list and --out go with --ray)")
-        return 2
     from .api import Recognizer
+    from .bulk import cli as bulk_cli
 
+    if not args.images and not args.list:
+        print(args.usage(), end="", file=sys.stderr)
+        _error("recognize needs images, folders, globs or --list")
+        return 2
+    if bulk_cli.wanted(args):
+        return bulk_cli.run(args)
     if not _device_usable(args.device):
         return 2
     try:

@@ -108,3 +108,22 @@ class ExportVerificationError(ExportError):
     def __init__(self, message: str, *, max_abs_diff: "dict | None" = None):
         super().__init__(message)
         self.max_abs_diff = dict(max_abs_diff or {})
+
+
+class InputSourceError(PPOCRTorchError, ValueError):
+    """A bulk job's input source cannot be used: a list file that is missing or unreadable, a folder that does not
+    exist, a glob that matches no file (the message names the source)."""
+
+
+class OutputExistsError(PPOCRTorchError, FileExistsError):
+    """A bulk job's output file exists and resuming was not asked for; it is never overwritten."""
+
+
+class ResumeError(PPOCRTorchError, ValueError):
+    """A bulk job's output cannot be resumed: a line in it is not a result record, it holds other inputs than the
+    job's (in order), it was written with other settings, or another job is writing it (the message names the
+    file, the line or setting)."""
+
+
+class WorkerError(PPOCRTorchError, RuntimeError):
+    """A bulk job's worker process failed to start or died; the output holds every result before the failure."""

@@ -452,15 +452,18 @@ def run_cli(args) -> int:
 
     from .cli import _error, _first_line
 
-    if not args.list or not args.out:
-        _error("--ray needs --list LIST and --out DIR")
+    if not args.list or not args.out or len(args.list) != 1:
+        _error("--ray needs one --list LIST and --out DIR")
+        return 2
+    if args.resume or args.workers is not None:
+        _error("--resume and --workers are for the local job, not --ray (Ray retries failed tasks itself)")
         return 2
     if args.images:
         _error("with --ray, give the inputs in --list, not as arguments")
         return 2
     ray = import_ray()
     try:
-        paths = read_list(args.list)
+        paths = read_list(args.list[0])
         folder = _local_out(args.out)
     except (PPOCRTorchError, OSError) as exc:
         _error(str(exc))

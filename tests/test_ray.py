@@ -274,9 +274,11 @@ def test_cli_usage_errors(tmp_path, capsys):
     from ppocr_torch.cli import main
 
     assert main(["recognize", "--ray", "--list", "x.txt"]) == 2
-    assert "--ray needs --list LIST and --out DIR" in capsys.readouterr().err
-    assert main(["recognize", "--list", "x.txt", "--out", "d"]) == 2
-    assert "go with --ray" in capsys.readouterr().err
+    assert "--ray needs one --list LIST and --out DIR" in capsys.readouterr().err
+    assert main(["recognize", "--ray", "--list", "x.txt", "--out", "d", "--resume"]) == 2
+    assert "not --ray" in capsys.readouterr().err
+    assert main(["recognize", "--list", str(tmp_path / "x.txt"), "--out", str(tmp_path / "d")]) == 2  # the local job
+    assert "x.txt" in capsys.readouterr().err
     pytest.importorskip("ray")
     assert main(["recognize", "--ray", "--list", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o")]) == 2
     assert "cannot read the list" in capsys.readouterr().err
