@@ -106,7 +106,8 @@ def test_a_new_alphabet_is_learned_from_about_zero_to_90_percent(tmp_path, capsy
     """PP-OCRv6_tiny_rec, charset = digits + "№✗♪⌘" (+ space): the digits keep their trained classifier rows, the
     four symbols start from fresh ones. 320 rendered training lines, 80 held-out validation lines (other strings),
     DejaVu Sans, 5 epochs of batch 8 (200 steps), lr 5e-4, seed 0. Validation exact match must go from <= 0.05 to
-    >= 0.9, and ``recognize(..., model=best.pth)`` must read >= 90 % of the held-out lines exactly."""
+    >= 0.9, ``recognize(..., model=best.pth)`` must read >= 90 % of the held-out lines exactly, and the whole test
+    must take less than 2 x 300 s of CPU time (measured: 42 s)."""
     from ppocr_torch import load_model, recognize
     from ppocr_torch.training import TrainConfig, evaluate, train
 
@@ -150,6 +151,8 @@ def test_a_new_alphabet_is_learned_from_about_zero_to_90_percent(tmp_path, capsy
               f"(char_acc {before['char_acc']:.3f} -> {after['char_acc']:.3f}), recognize() {read_acc:.3f} on "
               f"{len(val_rows)} held-out lines; {result['step']} steps; wall {wall:.1f} s, CPU {cpu:.1f} s "
               f"({torch.get_num_threads()} threads)")
+    # the issue's budget, 5 minutes on 2 cores, as CPU time (wall time depends on what else the machine runs)
+    assert cpu < 2 * 300, cpu
 
 
 # -- continued training on the official dictionary ------------------------------------------------------------------
