@@ -528,6 +528,44 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, small_mode
         resume_training(tmp_path / "part", overrides={"lr": 1.0})
 
 
+def test_mixed_precision_path_runs_on_the_cpu_in_bfloat16(tmp_path, small_model_file, digit_lists):
+    """The autocast + GradScaler code path that CUDA takes (float16), exercised on the CPU with bfloat16: the
+    classifier computes in bfloat16 during the training steps, the loss stays finite, the weights move, and the
+    settings (autocast on, dtype, no GradScaler for bfloat16) are logged. ``amp_settings`` picks float16 with a
+    GradScaler on CUDA by default and nothing on the CPU."""
+    from ppocr_torch import load_model
+    from ppocr_torch.training import TrainConfig, train
+    from ppocr_torch.training.trainer import amp_settings
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert amp_settings(TrainConfig(), cuda) == (True, torch.float16, True)
+    assert amp_settings(TrainConfig(), cpu)[0::2] == (False, False)
+    assert amp_settings(TrainConfig(amp=False), cuda)[0::2] == (False, False)
+    assert amp_settings(TrainConfig(amp_dtype="bfloat16"), cuda) == (True, torch.bfloat16, False)
+    assert amp_settings(TrainConfig(amp_dtype="float16"), cpu) == (True, torch.float16, False)
+    with pytest.raises(ValueError, match="amp_dtype"):
+        TrainConfig(train=["x.txt"], amp_dtype="float8").check()
+
+    train_list, _ = digit_lists
+    model = load_model(small_model_file)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    dtypes = []
+    model.classifier().register_forward_hook(lambda module, args, out: dtypes.append((module.training, out.dtype)))
+    result = train(model, TrainConfig(train=[train_list], out=str(tmp_path / "run"), epochs=1, batch_size=4,
+                                      lr=1e-3, data_dir=str(LINES_DIR), augment=False, amp_dtype="bfloat16",
+                                      image_width=160, log_every=1), progress=False)
+    # the time-step probe (outside autocast), then the two training steps
+    assert result["step"] == 2 and [d for training, d in dtypes if training] == [torch.float32] + [torch.bfloat16] * 2
+    log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert (log[0]["amp"], log[0]["amp_dtype"], log[0]["grad_scaler"]) == (True, "bfloat16", False)
+    assert all(math.isfinite(r["loss"]) for r in log if r["event"] == "step")
+    after = model.state_dict()
+    assert all(after[k].dtype == before[k].dtype for k in before)  # the weights stay float32
+    # and they moved (the head's: this model's SVTR neck has use_guide, PaddleOCR's stop-gradient before it)
+    moved = {k for k in before if not torch.equal(after[k], before[k])}
+    assert any(k.endswith("ctc_head.fc.weight") for k in moved), sorted(moved)
+
+
 def test_training_rejects_unusable_data(tmp_path, small_model_file):
     from ppocr_torch import load_model
     from ppocr_torch.training import TrainConfig, train

@@ -39,6 +39,7 @@ __all__ = ["TrainConfig", "train", "resume_training", "evaluate", "load_train_st
            "STATE_FORMAT", "RESUME_OVERRIDES"]
 
 STATE_FORMAT = "ppocr_torch.train_state/1"
+AMP_DTYPES = ("float16", "bfloat16")
 DEPLOY_BACKBONE_LR_MULT = 0.1
 RESUME_OVERRIDES = ("train", "val", "data_dir", "device", "workers", "out", "log_every")
 """Settings a resumed run may change (where the data and the output are, the hardware); the others would change
@@ -68,6 +69,10 @@ class TrainConfig:
         seed: seed of the data sampling, shuffling, augmentation and anything random in the model.
         workers: DataLoader worker processes.
         device: torch device; on CUDA the forward runs under float16 autocast with a GradScaler (``amp``).
+        amp: mixed precision on (default) or off. ``amp_dtype`` None: float16 autocast with a GradScaler on CUDA,
+            none on the CPU; ``"bfloat16"``: bfloat16 autocast on any device, without a GradScaler (bfloat16 has
+            float32's range; this is also how the mixed-precision path is tested on a CPU); ``"float16"``: float16
+            autocast on any device, with a GradScaler on CUDA.
         image_width: training input width (default: the model's ``base_width``, 320, PaddleOCR's ``[3, 48, 320]``).
         max_text_length: longest label trained on (PaddleOCR's default, 25).
         augment, aug_prob: :class:`~ppocr_torch.training.augment.LineAugment` with this probability per sample.
@@ -94,6 +99,7 @@ class TrainConfig:
     workers: int = 0
     device: str = "cpu"
     amp: bool = True
+    amp_dtype: str | None = None
     image_width: int | None = None
     max_text_length: int | None = 25
     augment: bool = True
@@ -138,6 +144,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be within [0, 1], got {value!r}")
         if self.weight_decay < 0 or (self.grad_clip is not None and not self.grad_clip > 0):
             raise ValueError("TrainConfig.weight_decay must be >= 0 and grad_clip > 0 or None")
+        if self.amp_dtype not in (None,) + AMP_DTYPES:
+            raise ValueError(f"TrainConfig.amp_dtype must be None or one of {', '.join(AMP_DTYPES)}, got "
+                             f"{self.amp_dtype!r}")
         if self.unknown_chars not in ("skip", "remove"):
             raise ValueError(f"TrainConfig.unknown_chars must be 'skip' or 'remove', got {self.unknown_chars!r}")
 
@@ -170,6 +179,19 @@ def _worker_init(_worker_id: int) -> None:
     seed = torch.initial_seed() % (1 << 32)
     random.seed(seed)
     np.random.seed(seed)
+
+
+def amp_settings(cfg: TrainConfig, device) -> tuple[bool, Any, bool]:
+    """``(autocast on, its dtype, GradScaler on)`` for ``cfg.amp`` / ``cfg.amp_dtype`` on ``device``."""
+    import torch
+
+    if not cfg.amp:
+        return False, torch.float16, False
+    if cfg.amp_dtype is None:
+        on_cuda = device.type == "cuda"
+        return on_cuda, torch.float16, on_cuda
+    dtype = getattr(torch, cfg.amp_dtype)
+    return True, dtype, dtype == torch.float16 and device.type == "cuda"
 
 
 def _grad_scaler(enabled: bool):
@@ -440,8 +462,8 @@ def _run(model, cfg: TrainConfig, state: dict | None, *, progress, stop_after) -
     total_steps = steps_per_epoch * cfg.epochs
     optimizer = _optimizer(model, cfg)
     scheduler = warmup_cosine(optimizer, total_steps, round(cfg.warmup_ratio * total_steps), cfg.min_lr_ratio)
-    use_amp = bool(cfg.amp) and device.type == "cuda"
-    scaler = _grad_scaler(use_amp)
+    use_amp, amp_dtype, use_scaler = amp_settings(cfg, device)
+    scaler = _grad_scaler(use_scaler)
     params = [p for p in model.parameters() if p.requires_grad]
     first_epoch, step, best = 0, 0, None
     if state is not None:
@@ -458,7 +480,8 @@ def _run(model, cfg: TrainConfig, state: dict | None, *, progress, stop_after) -
                "val_samples": len(val_ds) if val_ds is not None else 0, "steps_per_epoch": steps_per_epoch,
                "total_steps": total_steps, "skipped": dict(train_ds.skipped), "sources": train_ds.per_source,
                "val_skipped": dict(val_ds.skipped) if val_ds is not None else {}, "device": str(device),
-               "amp": use_amp, "config": cfg.to_dict()})
+               "amp": use_amp, "amp_dtype": str(amp_dtype).replace("torch.", "") if use_amp else None,
+               "grad_scaler": use_scaler, "config": cfg.to_dict()})
     if state is not None and state.get("total_steps") not in (None, total_steps):
         log.write({"event": "warning", "message": f"the schedule now has {total_steps} steps, the saved run had "
                                                   f"{state['total_steps']} (the training data changed)"})
@@ -487,7 +510,7 @@ def _run(model, cfg: TrainConfig, state: dict | None, *, progress, stop_after) -
             dropped += batch["dropped"]
             if batch["images"] is not None:
                 x = batch["images"].to(device, non_blocking=True)
-                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
                     logits = model(x)
                 loss = ctc_loss(logits, batch["targets"], batch["target_lengths"])
                 optimizer.zero_grad(set_to_none=True)

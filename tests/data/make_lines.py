@@ -74,26 +74,43 @@ class FontFile:
     style: str
 
 
-def find_fonts(root: str) -> dict[str, FontFile]:
+def _font_paths(root: str) -> dict[str, str]:
+    """Font file basename -> first path found under root."""
     found: dict[str, str] = {}
     for dirpath, _dirs, files in os.walk(root):
         for fn in files:
             if fn not in found:
                 found[fn] = os.path.join(dirpath, fn)
+    return found
+
+
+def _face_index(path: str, family: str) -> int | None:
+    """Index of the face named family inside a font file (collections hold several), or None."""
+    for i in range(16):
+        try:
+            f = ImageFont.truetype(path, 20, index=i)
+        except OSError:
+            break
+        if f.getname()[0] == family:
+            return i
+    return None
+
+
+def find_font(root: str, name: str, family: str, cjk: bool = False, style: str = "sans") -> FontFile | None:
+    """One font by file basename and face family (any font, not only FONT_SPECS'), or None when not installed."""
+    path = _font_paths(root).get(name)
+    index = None if path is None else _face_index(path, family)
+    return None if index is None else FontFile(name, path, index, cjk, style)
+
+
+def find_fonts(root: str) -> dict[str, FontFile]:
+    found = _font_paths(root)
     fonts: dict[str, FontFile] = {}
     for name, family, cjk, style in FONT_SPECS:
         path = found.get(name)
         if path is None:
             continue
-        index = None
-        for i in range(16):
-            try:
-                f = ImageFont.truetype(path, 20, index=i)
-            except OSError:
-                break
-            if f.getname()[0] == family:
-                index = i
-                break
+        index = _face_index(path, family)
         if index is None:
             continue
         fonts[name] = FontFile(name, path, index, cjk, style)
