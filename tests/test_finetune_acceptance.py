@@ -17,6 +17,7 @@ import importlib.util
 import math
 import random
 import resource
+import os
 import time
 
 import numpy as np
@@ -46,11 +47,23 @@ def _make_lines():
     return sys.modules["make_lines"]
 
 
+def _font_roots():
+    """The system's fonts, then the DejaVu fonts that matplotlib ships (a test requirement), so that a clean CI
+    machine without fonts-dejavu-core renders the same lines."""
+    roots = [FONT_ROOT]
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is not None and spec.origin:
+        roots.append(os.path.join(os.path.dirname(spec.origin), "mpl-data", "fonts", "ttf"))
+    return roots
+
+
 def _font(ml, name, family):
-    font = ml.find_font(FONT_ROOT, name, family)
-    if font is None:
-        pytest.skip(f"font {name} ({family}) is not installed under {FONT_ROOT}: apt-get install fonts-dejavu-core")
-    return font
+    for root in _font_roots():
+        font = ml.find_font(root, name, family)
+        if font is not None:
+            return font
+    pytest.skip(f"font {name} ({family}) is in none of {_font_roots()}: pip install matplotlib (its DejaVu fonts) "
+                f"or apt-get install fonts-dejavu-core")
 
 
 def _render(ml, folder, texts, font, rng, nrng, sizes, margins=(2, 6)):
