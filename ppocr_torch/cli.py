@@ -192,6 +192,9 @@ def _add_train_parsers(sub) -> None:
     tr.add_argument("--device", default="cpu", help="torch device (default: cpu; CUDA trains with float16 autocast)")
     tr.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     tr.add_argument("--keep-epochs", action="store_true", help="also keep every epoch's model (epoch_NNN.pth)")
+    tr.add_argument("--guide-stop", action="store_true",
+                    help="keep PaddleOCR's gradient stop of the v3-v5 SVTR neck (the CTC loss then trains only the "
+                         "neck and head; default: lifted, so it trains the backbone too)")
     tr.add_argument("--log-every", type=_nonnegative_int, default=10,
                     help="write a step line to metrics.jsonl every N steps (default: 10; 0: never)")
     tr.add_argument("--resume", nargs="?", const="", default=None, metavar="STATE",
@@ -515,7 +518,8 @@ def _cmd_train(args) -> int:
                 weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, workers=args.workers,
                 device=args.device, image_width=args.image_width, max_text_length=args.max_text_length,
                 augment=not args.no_augment, aug_prob=args.aug_prob, unknown_chars=args.unknown_chars,
-                data_dir=args.data_dir, log_every=args.log_every, keep_epochs=args.keep_epochs)
+                data_dir=args.data_dir, log_every=args.log_every, keep_epochs=args.keep_epochs,
+                guide_stop=args.guide_stop)
             config.check()
             torch.manual_seed(args.seed)  # the fresh classifier rows of a new charset
             model = load_model(args.model, charset=args.charset, use_space_char=args.use_space_char)

@@ -642,3 +642,27 @@ def test_missing_optional_dependencies_raise_a_typed_error(monkeypatch, tmp_path
     (tmp_path / "data.mdb").write_bytes(b"")  # a folder with data.mdb: opening it needs the package
     with pytest.raises(TrainingDependencyError, match="lmdb"):
         read_lmdb_labels(tmp_path)
+
+
+def test_the_neck_gradient_stop_is_lifted_for_training_unless_kept(tmp_path, small_model_file, digit_lists):
+    """en_PP-OCRv4_mobile_rec's SVTR neck has PaddleOCR's use_guide stop: with it (guide_stop=True) one step leaves
+    every backbone weight as it was; by default the CTC loss reaches the backbone and changes it. Either way the
+    module's own setting is restored after training."""
+    from ppocr_torch import load_model
+    from ppocr_torch.training import TrainConfig, train
+
+    train_list, _ = digit_lists
+    moved = {}
+    for keep in (True, False):
+        model = load_model(small_model_file)
+        necks = [m for m in model.modules() if getattr(m, "use_guide", None) is True]
+        assert necks, "the v4 mobile neck should carry PaddleOCR's use_guide"
+        before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+        train(model, TrainConfig(train=[train_list], out=str(tmp_path / f"run{keep}"), epochs=1, batch_size=8,
+                                 lr=1e-3, data_dir=str(LINES_DIR), augment=False, image_width=160, log_every=0,
+                                 guide_stop=keep), progress=False)
+        after = model.backbone.state_dict()
+        moved[keep] = sum(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+        assert all(m.use_guide is True for m in necks)
+    assert moved[True] == 0, moved
+    assert moved[False] > 10, moved

@@ -81,6 +81,11 @@ class TrainConfig:
         data_dir: folder that label-file image paths are relative to (default: each label file's folder).
         log_every: write a ``step`` line to ``metrics.jsonl`` every this many steps (0: never).
         keep_epochs: also keep every epoch's model as ``epoch_NNN.pth``.
+        guide_stop: PaddleOCR's SVTR neck (PP-OCRv3/v4/v5) stops the CTC loss's gradient at the backbone
+            (``use_guide``): PaddleOCR trains their backbone through the GTC (NRTR) head, which ppocr_torch does not
+            build. ``False`` (default): the stop is lifted while training, so the CTC loss trains the backbone too;
+            ``True``: kept, so only the neck and head of those models learn (PaddleOCR's CTC branch alone).
+            Models without the stop (PP-OCRv6, v2) are not affected.
     """
 
     train: list = field(default_factory=list)
@@ -108,6 +113,7 @@ class TrainConfig:
     data_dir: str | None = None
     log_every: int = 10
     keep_epochs: bool = False
+    guide_stop: bool = False
 
     def __post_init__(self):
         self.train = [str(s) for s in parse_sources(self.train)] if self.train else []
@@ -429,6 +435,19 @@ def resume_training(path: str | os.PathLike, *, overrides: dict | None = None, p
 
 
 def _run(model, cfg: TrainConfig, state: dict | None, *, progress, stop_after) -> dict:
+    """Train with the neck's gradient stop set as ``cfg.guide_stop`` asks, restored afterwards."""
+    guided = [m for m in model.modules() if isinstance(getattr(m, "use_guide", None), bool)]
+    saved = [m.use_guide for m in guided]
+    try:
+        for m in guided:
+            m.use_guide = m.use_guide and bool(cfg.guide_stop)
+        return _run_steps(model, cfg, state, progress=progress, stop_after=stop_after)
+    finally:
+        for m, value in zip(guided, saved):
+            m.use_guide = value
+
+
+def _run_steps(model, cfg: TrainConfig, state: dict | None, *, progress, stop_after) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
