@@ -40,9 +40,12 @@ setup(
         # fine-tuning (ppocr_torch.training, `ppocr-torch train`): kornia for augmentation, lmdb for LMDB data;
         # both imported only when used
         "train": ["kornia>=0.7", "lmdb>=1.4"],
+        # page OCR (ppocr_torch.ocr, `ppocr-torch ocr`): pyclipper for DB post-processing's polygon offset (the library
+        # PaddleOCR uses), Pillow for `--draw`'s text; both imported only when used
+        "ocr": ["pyclipper>=1.3", "pillow"],
         # everything the test suite needs (requirements-test.txt adds the runtime dependencies and build tools)
         "test": ["pytest>=7", "pillow", "onnx>=1.14", "onnxruntime>=1.16", "pyyaml", "paddlepaddle>=3.0", "setuptools",
-                 "wheel", "kornia>=0.7", "lmdb>=1.4", "hypothesis>=6.100"],
+                 "wheel", "kornia>=0.7", "lmdb>=1.4", "hypothesis>=6.100", "pyclipper>=1.3"],
     },
     entry_points={"console_scripts": ["ppocr-torch = ppocr_torch.cli:main"]},
     classifiers=[
