@@ -23,7 +23,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["ppocr_torch", "ppocr_torch.*"]),
-    package_data={"ppocr_torch": ["zoo/*.json", "dicts/*.txt", "weights/*.pth", "samples/*.png"]},
+    package_data={"ppocr_torch": ["zoo/*.json", "zoo/page/*.json", "dicts/*.txt", "weights/*.pth", "samples/*.png"]},
     include_package_data=False,
     install_requires=[
         "torch>=2.1",

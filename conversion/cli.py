@@ -38,6 +38,10 @@ def _dispatch_convert(args):
     if not args.name:
         raise ConversionError("convert needs a registry NAME, --checkpoint FILE --config YML, --inference DIR, "
                               "--onnx FILE or --static-v1 DIR")
+    from .page_convert import is_page_model, run_convert_page
+
+    if is_page_model(args.name):  # a text detector or orientation classifier (ppocr_torch/zoo/page/)
+        return run_convert_page(args, args.name, source=args.source)
     return commands.run_convert_official(args, args.name, source=args.source)
 
 

@@ -124,7 +124,7 @@ def layer_parity(model: torch.nn.Module, pairs: list, source: str | os.PathLike,
 
 
 def output_parity(model, source, inputs, charset, tolerance=DEFAULT_TOLERANCE, spread_factor=10.0,
-                  accuracy_cap=1e-3):
+                  accuracy_cap=1e-3, compare=None, median_rule=True):
     """Compare final probabilities, text and score on ``inputs`` ([(label, array[1,3,H,W])...]).
 
     fp32 rounding differs between any two implementations, and a network amplifies it on some inputs
@@ -140,6 +140,15 @@ def output_parity(model, source, inputs, charset, tolerance=DEFAULT_TOLERANCE, s
 
     The text must agree on every input, the median |diff| must stay <= ``tolerance``, and the layer-by-layer
     report (``layer_parity``) locates any real divergence.
+
+    ``compare(official_output, our_output, bar) -> (same, score_diff, official_label, our_label)`` replaces the CTC
+    text comparison for models that do not output CTC probabilities (detectors, orientation classifiers; see
+    ``conversion/page_convert.py``); ``charset`` is then unused.
+
+    ``median_rule=False`` (detectors: each input's max is taken over a whole probability map of 1e5-1e6 values,
+    so the median of the per-input maxima is not a typical error): every input is also evaluated in float64 and
+    the median clause is replaced by ``judge_by_float64``'s set rule (our median fp32 error at most 2x the
+    official runtime's + ``tolerance``).
     """
     runner, plain = make_runner(source), make_runner(source, optimize=False)
     items, refs, outs = [], [], []
@@ -152,15 +161,19 @@ def output_parity(model, source, inputs, charset, tolerance=DEFAULT_TOLERANCE, s
         outs.append(out)
         d = float(np.abs(ref.astype(np.float64) - out).max())
         spread = float(np.abs(ref.astype(np.float64) - ref2).max())
-        r_dec, t_dec = ctc_greedy_decode(ref, charset), ctc_greedy_decode(out, charset)
-        same = all(a.text == b.text for a, b in zip(r_dec, t_dec))
-        sdiff = max(abs(a.score - b.score) for a, b in zip(r_dec, t_dec))
         bar = max(tolerance, spread_factor * spread)
+        if compare is not None:
+            same, sdiff, r_text, t_text = compare(ref, out, bar)
+        else:
+            r_dec, t_dec = ctc_greedy_decode(ref, charset), ctc_greedy_decode(out, charset)
+            same = all(a.text == b.text for a, b in zip(r_dec, t_dec))
+            sdiff = max(abs(a.score - b.score) for a, b in zip(r_dec, t_dec))
+            r_text, t_text = r_dec[0].text, t_dec[0].text
         items.append({"input": label, "max_abs": d, "runtime_spread": spread, "bar": bar,
                       "within": d <= bar and sdiff <= bar, "text_equal": same, "score_diff": sdiff,
-                      "official_text": r_dec[0].text, "torch_text": t_dec[0].text})
+                      "official_text": r_text, "torch_text": t_text})
     accuracy = None
-    if not all(i["within"] for i in items):
+    if not median_rule or not all(i["within"] for i in items):
         # float64 for the failing inputs, plus up to FLOAT64_SAMPLE others spread over the set (the medians)
         failing = [k for k, i in enumerate(items) if not i["within"]]
         others = [k for k, i in enumerate(items) if i["within"]]
@@ -189,7 +202,8 @@ def output_parity(model, source, inputs, charset, tolerance=DEFAULT_TOLERANCE, s
         "runtime_self_spread_max": float(spreads.max()), "max_abs_score": score,
         "inputs_judged_by_float64": sum("ours_vs_float64" in i for i in items), "float64": accuracy,
         "text_agreement": text_ok / max(len(items), 1), "tolerance": tolerance, "spread_factor": spread_factor,
-        "passed": (text_ok == len(items) and median <= tolerance and all(i["within"] for i in items)
+        "passed": (text_ok == len(items) and (median <= tolerance or not median_rule)
+                   and all(i["within"] for i in items)
                    and (accuracy is None or accuracy["passed"])),
         "items": items,
     }

@@ -21,6 +21,10 @@ _LAZY = {
     "load_model": (".api", "load_model"),
     "list_models": (".api", "list_models"),
     "RecResult": (".decode", "RecResult"),
+    "load_detector": (".page_models", "load_detector"),
+    "load_orientation": (".page_models", "load_orientation"),
+    "list_detectors": (".page_models", "list_detectors"),
+    "list_orientation_models": (".page_models", "list_orientation_models"),
     "errors": (".errors", None),
 }
 

@@ -23,6 +23,10 @@ FORMAT = "ppocr_torch.checkpoint/1"
 
 def save_checkpoint(path, model, *, meta=None):
     """Write ``model`` (a RecModel with ``.spec`` and ``.charset``) atomically; return the file's sha256."""
+    if getattr(model.spec, "task", None) in PAGE_TASKS:  # a detector / orientation classifier: no charset
+        return _save_payload(path, {"format": FORMAT, "task": model.spec.task, "form": model.form,
+                                    "spec": model.spec.to_dict(), "charset": list(model.spec.labels),
+                                    "meta": dict(meta or {}), "state_dict": _state(model)})
     if model.spec is None or model.charset is None:
         raise ValueError("model has no .spec/.charset to save")
     if len(model.charset) != model.spec.num_classes:
@@ -34,8 +38,19 @@ def save_checkpoint(path, model, *, meta=None):
         "spec": model.spec.to_dict(),
         "charset": list(model.charset),
         "meta": dict(meta or {}),
-        "state_dict": {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()},
+        "state_dict": _state(model),
     }
+    return _save_payload(path, payload)
+
+
+PAGE_TASKS = ("det", "cls")  # PageModelSpec.task: their checkpoints carry "task" and the labels as "charset"
+
+
+def _state(model):
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def _save_payload(path, payload):
     buf = io.BytesIO()  # a file-like target keeps the archive's inner name fixed: identical bytes every run
     torch.save(payload, buf)
     data = buf.getvalue()
@@ -170,15 +185,16 @@ def _registration_limit(limit):
             h.remove()
 
 
-def _meta_state(spec, form, n_tensors, source):
-    """``{name: (shape, is_floating)}`` of the model that ``spec`` describes, built on the meta device: no memory is
-    allocated for its tensors whatever sizes the spec names."""
+def _meta_state(spec, form, n_tensors, source, build=None):
+    """``{name: (shape, is_floating)}`` of the model that ``spec`` describes (built by ``build``, default
+    ``build_model``) on the meta device: no memory is allocated for its tensors whatever sizes the spec names."""
     from .models import build_model
 
+    build = build or build_model
     limit = _TENSOR_LIMIT[0] * n_tensors + _TENSOR_LIMIT[1]
     try:
         with _registration_limit(limit), torch.device("meta"):
-            model = build_model(spec, form=form)
+            model = build(spec, form=form)
         return {k: (tuple(v.shape), v.is_floating_point()) for k, v in model.state_dict().items()}
     except _TooManyTensors:
         raise CheckpointError(f"{source}: its spec describes a model of more than {limit} tensors and modules, but "
@@ -221,6 +237,8 @@ def model_from_payload(payload, *, source="checkpoint"):
     from .models import ModelSpec, build_model
 
     _check_payload(payload, source)
+    if "task" in payload:
+        return _page_model_from_payload(payload, source)
     try:
         spec = ModelSpec.from_dict(payload["spec"])
     except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
@@ -242,6 +260,34 @@ def model_from_payload(payload, *, source="checkpoint"):
     except RuntimeError as exc:
         raise CheckpointError(f"{source}: weights do not fit the spec {spec.name!r}: "
                               f"{_first_line(exc)}") from exc
+    model.weights_meta = dict(payload.get("meta", {}))
+    return model.eval()
+
+
+def _page_model_from_payload(payload, source):
+    """The detector / orientation classifier of a checkpoint payload (see :func:`model_from_payload`)."""
+    from .models.page_model import build_page_model
+    from .models.page_spec import PageModelSpec
+
+    try:
+        spec = PageModelSpec.from_dict(payload["spec"])
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        raise CheckpointError(f"{source}: invalid spec: {_first_line(exc)}; the file is not as save_checkpoint "
+                              "writes it (edited or corrupt): convert or save the model again") from exc
+    if payload["task"] != spec.task or list(payload["charset"]) != list(spec.labels):
+        raise CheckpointError(f"{source}: its task/labels disagree with its spec (edited or corrupt file): convert "
+                              "or save the model again")
+    state = payload["state_dict"]
+    _check_tensors(_meta_state(spec, payload["form"], len(state), source, build_page_model), state, source,
+                   spec.name)
+    try:
+        model = build_page_model(spec, form=payload["form"])
+    except SpecError as exc:
+        raise CheckpointError(f"{source}: its spec cannot be built: {exc}") from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: weights do not fit the spec {spec.name!r}: {_first_line(exc)}") from exc
     model.weights_meta = dict(payload.get("meta", {}))
     return model.eval()
 

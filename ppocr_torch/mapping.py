@@ -28,7 +28,7 @@ class TorchSlot:
 
     def expected(self):
         m = self.module
-        if self.kind == "conv":
+        if self.kind in ("conv", "deconv"):
             return {"weight": tuple(m.weight.shape), "bias": (m.out_channels,)}
         if self.kind == "linear":
             d = {"weight": tuple(m.weight.shape)}
@@ -60,7 +60,7 @@ class TorchSlot:
         return f"{self.kind} {self.name}" + (f"[layer {self.layer}]" if self.kind == "lstm" else "") + f" ({shapes})"
 
 
-_KINDS = ((nn.Conv2d, "conv"), (nn.Conv1d, "conv"), (nn.Linear, "linear"), (nn.LayerNorm, "layernorm"),
+_KINDS = ((nn.ConvTranspose2d, "deconv"), (nn.Conv2d, "conv"), (nn.Conv1d, "conv"), (nn.Linear, "linear"), (nn.LayerNorm, "layernorm"),
           (nn.LSTM, "lstm"), (nn.BatchNorm2d, "batchnorm"))
 
 
@@ -121,6 +121,12 @@ def _torch_padding(model, slot):
 
 def _check_attrs(model, slot, op):
     m = slot.module
+    if slot.kind == "deconv":
+        ph, pw = m.padding
+        want = {"stride": tuple(m.stride), "padding": (ph, pw, ph, pw), "groups": m.groups,
+                "dilation": tuple(m.dilation)}
+        got = {k: (tuple(op.attrs[k]) if isinstance(op.attrs[k], (list, tuple)) else op.attrs[k]) for k in want}
+        return [f"{k}: source {got[k]} vs torch {want[k]}" for k in want if got[k] != want[k]]
     if slot.kind == "conv":
         want = {"stride": tuple(m.stride), "padding": _torch_padding(model, slot), "groups": m.groups,
                 "dilation": tuple(m.dilation)}
@@ -204,5 +210,25 @@ def model_from_ops(spec, charset, ops, *, source="the source"):
     model = build_model(spec, form="deploy", charset=list(charset))
     example = torch.zeros(1, 3, spec.input_height, spec.base_width)
     pairs = pair_ops(model, ops, example)
+    load_pairs(model, pairs)
+    return model.eval(), pairs
+
+
+def page_model_from_ops(spec, ops, *, source="the source"):
+    """(model, pairs): a deploy-form detector/orientation classifier of ``spec`` (a PageModelSpec) filled strictly
+    from ``ops``, like :func:`model_from_ops`. A classifier's last linear layer must have one row per label."""
+    from .errors import SpecMismatchError
+    from .models.page_model import build_page_model
+
+    if spec.task == "cls":
+        last = next((op for op in reversed(ops) if op.kind == "linear"), None)
+        n = None if last is None else last.params["weight"].shape[0]
+        if n != len(spec.labels):
+            raise SpecMismatchError(f"{source}: the classifier has {n} classes but {spec.name} has "
+                                    f"{len(spec.labels)} labels {list(spec.labels)}; wrong model?")
+    torch.manual_seed(0)
+    model = build_page_model(spec, form="deploy")
+    shape = (1, *spec.input_shape) if spec.task == "cls" else (1, 3, 64, 64)
+    pairs = pair_ops(model, ops, torch.zeros(shape))
     load_pairs(model, pairs)
     return model.eval(), pairs

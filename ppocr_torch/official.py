@@ -144,8 +144,10 @@ def convert_export(entry, folder):
     """The deploy-form model of registry ``entry`` converted from the Paddle inference export in ``folder``."""
     from .charset import packaged_charset
     from .formats import read_export_ops
-    from .mapping import model_from_ops
+    from .mapping import model_from_ops, page_model_from_ops
 
+    if getattr(entry.spec, "task", None) in ("det", "cls"):  # a detector / orientation classifier: no dictionary
+        return page_model_from_ops(entry.spec, read_export_ops(folder), source=str(folder))[0]
     charset = packaged_charset(entry.spec)
     _check_dictionary(entry, Path(folder), charset)
     model, _ = model_from_ops(entry.spec, charset, read_export_ops(folder), source=str(folder))

@@ -126,3 +126,90 @@ def entries():
 def reload():
     """Forget the cached registry (after the conversion tool rewrote a zoo file)."""
     _load.cache_clear()
+    _load_page.cache_clear()
+
+
+# -- page-level models: text detectors and line-orientation classifiers (``zoo/page/*.json``) ---------------
+
+
+@dataclass(frozen=True)
+class PageModelEntry:
+    """A detector (``task`` "det") or orientation classifier ("cls"): the fields of :class:`ModelEntry` that
+    weights resolution reads (``name``, ``official``, ``weights``), with a :class:`PageModelSpec`."""
+
+    name: str
+    spec: object  # models.page_spec.PageModelSpec
+    aliases: tuple = ()
+    architecture: str = ""
+    official: dict = field(default_factory=dict)
+    weights: WeightsInfo | None = None
+    parity: dict = field(default_factory=dict)
+    verification: str = ""
+    license: str = "Apache-2.0"
+    notes: tuple = ()
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    @property
+    def has_weights(self):
+        return self.weights is not None
+
+
+def _page_entry_from_dict(d):
+    from .models.page_spec import PageModelSpec
+
+    d = dict(d)
+    spec = PageModelSpec.from_dict(d.pop("spec"))
+    w = d.pop("weights", None)
+    return PageModelEntry(spec=spec, weights=WeightsInfo(**w) if w else None, aliases=tuple(d.pop("aliases", ())),
+                          notes=tuple(d.pop("notes", ())), **d)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_page():
+    folder = resources.files("ppocr_torch").joinpath("zoo").joinpath("page")
+    by_name, aliases = {}, {}
+    for f in sorted(folder.iterdir(), key=lambda f: f.name):
+        if not f.name.endswith(".json"):
+            continue
+        try:
+            found = [_page_entry_from_dict(d) for d in json.loads(f.read_text(encoding="utf-8"))["models"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RegistryError(f"zoo/page/{f.name}: invalid registry entry ({type(exc).__name__}: {exc})") from exc
+        for e in found:
+            if e.name in by_name or e.name in aliases:
+                raise RegistryError(f"zoo/page/{f.name}: duplicate model {e.name!r}")
+            by_name[e.name] = e
+            for a in e.aliases:
+                if a in aliases or a in by_name:
+                    raise RegistryError(f"zoo/page/{f.name}: duplicate alias {a!r}")
+                aliases[a] = e.name
+    return by_name, aliases
+
+
+def get_page_entry(name, task=None):
+    """The :class:`PageModelEntry` of a detector/orientation classifier name or alias (case-insensitive), of
+    ``task`` ("det" or "cls") when given; UnknownModelError naming the known ones otherwise."""
+    by_name, aliases = _load_page()
+    lowered = {n.lower(): n for n in by_name}
+    lowered.update({a.lower(): n for a, n in aliases.items()})
+    entry = by_name.get(lowered.get(str(name).lower(), ""))
+    if entry is None or (task is not None and entry.task != task):
+        known = list_page_models(task)
+        what = {"det": "text detector", "cls": "orientation classifier"}.get(task, "page model")
+        raise UnknownModelError(f"unknown {what} {name!r}; known: {', '.join(known)}")
+    return entry
+
+
+def list_page_models(task=None, pattern=None):
+    """Canonical names of the detectors/orientation classifiers (``task`` "det"/"cls" filters)."""
+    names = [n for n, e in _load_page()[0].items() if task is None or e.task == task]
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatch(n.lower(), pattern.lower())]
+    return sorted(names)
+
+
+def page_entries():
+    return list(_load_page()[0].values())

