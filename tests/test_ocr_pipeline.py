@@ -213,13 +213,17 @@ def test_classifier_turns_an_upside_down_line_back():
 
 # ----- 4. the whole pipeline vs RapidOCR with the same official models ------------------------------------------
 
-def _pipeline_parity(pipeline, names, rec_mode="paddle"):
-    """Our OCR (official ONNX detector behind the module interface, our recogniser) vs RapidOCR on ``names``:
-    returns [(name, n_ours, n_ref, min IoU, differing texts)]."""
+def _pipeline_parity(pipeline, names, det="torch", rec_mode="paddle"):
+    """Our OCR vs RapidOCR with the official ONNX det/rec files on ``names``; ``det="torch"``: our converted
+    detector, ``"ort"``: the official ONNX detector behind the module interface (checks the rest alone).
+    Returns [(name, n_ours, n_ref, min IoU, differing texts)]."""
     from ppocr_torch.page.pipeline import OCR
 
     files = PIPELINE_FILES[pipeline]
-    det = ort_detector(official_file(*files["det"]), files["det_name"])
+    if det == "ort":
+        det = ort_detector(official_file(*files["det"]), files["det_name"])
+    else:
+        det = files["det_name"]
     pipe = OCR(det=det, rec=files["rec_name"], rec_mode=rec_mode, rec_batch_size=6)
     ref = rapidocr_pipeline(pipeline, pipe.det_settings)
     rows = []

@@ -74,6 +74,9 @@ def settings_from_spec(spec) -> DetSettings:
             if value is not None:
                 values[name] = tuple(value) if name in ("mean", "std") else value
                 break
+    pre = getattr(spec, "preprocess", None)
+    if isinstance(pre, dict) and pre.get("resize_long"):  # DetResizeForTest(resize_long=N), PP-OCRv5's yml
+        values.update(limit_side_len=int(pre["resize_long"]), limit_type="resize_long")
     return replace(base, **values)
 
 
@@ -160,6 +163,18 @@ class OCR:
         self.text_score = float(text_score)
         self.cls_thresh = float(cls_thresh)
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_preset(cls, preset: str, **kwargs) -> "OCR":
+        """The official pipeline ``preset`` (``"PP-OCRv6_small"``, ``"PP-OCRv6_tiny"``, ``"PP-OCRv5_mobile"``:
+        :data:`~ppocr_torch.page.presets.PRESETS`); ``kwargs`` as :class:`OCR` (e.g. ``cls=...``, ``device=...``)."""
+        from ..errors import UnknownModelError
+        from .presets import PRESETS
+
+        if preset not in PRESETS:
+            raise UnknownModelError(f"unknown OCR preset {preset!r}; known: {', '.join(PRESETS)}")
+        det, rec = PRESETS[preset]
+        return cls(det=det, rec=rec, **kwargs)
 
     def __repr__(self) -> str:
         name = lambda m: getattr(getattr(m, "spec", None), "name", type(m).__name__)  # noqa: E731
