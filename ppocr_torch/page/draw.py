@@ -38,6 +38,7 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 )
 _MISSING = "\u25a1"
+_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def _colour(i: int) -> tuple[int, int, int]:
@@ -161,9 +162,11 @@ def save_drawing(path: str | os.PathLike, image: np.ndarray, result, *, font=Non
 
     from ..files import atomic_write
 
+    suffix = Path(path).suffix.lower() or ".png"
+    if suffix not in _SUFFIXES:
+        raise ValueError(f"cannot write a drawing as {suffix!r}: use one of {', '.join(_SUFFIXES)}")
     drawing = draw_result(image, result, font=font)
-    suffix = Path(path).suffix or ".png"
     ok, buf = cv2.imencode(suffix, drawing)
     if not ok:
-        raise ValueError(f"cannot encode the drawing as {suffix!r}; use .png or .jpg")
+        raise ValueError(f"OpenCV could not encode the drawing as {suffix!r}")
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.tobytes()))
