@@ -8,7 +8,7 @@ import numpy as np
 from ort_standin import PIPELINE_FILES, official_file
 
 
-def rapidocr_pipeline(pipeline: str, settings, *, text_score=0.5, rec_batch=6):
+def rapidocr_pipeline(pipeline: str, settings, *, text_score=0.5, rec_batch=6, threads=None):
     """A ``rapidocr.RapidOCR`` with the official det/rec ONNX files of ``pipeline`` and the detector settings
     ``settings`` (a DetSettings): no resizing of its own before detection, no vertical padding, no classifier."""
     from rapidocr import RapidOCR
@@ -24,6 +24,8 @@ def rapidocr_pipeline(pipeline: str, settings, *, text_score=0.5, rec_batch=6):
         "Det.use_dilation": settings.use_dilation, "Det.score_mode": settings.score_mode,
         "Det.max_candidates": settings.max_candidates, "Rec.rec_batch_num": rec_batch,
     }
+    if threads:
+        params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
     if "dict" in files:
         params["Rec.rec_keys_path"] = str(official_file(*files["dict"]))
     return RapidOCR(params=params)

@@ -138,9 +138,10 @@ def _write_pil(canvas, draw, ImageFont, path, result, w) -> None:
             draw.text((w + x + 1, y + max(0, (bh - size) // 2)), text, fill=(0, 0, 0), font=font_of(size))
         label = str(i + 1)
         small = font_of(max(10, min(18, canvas.size[1] // 40)))
-        draw.rectangle([x, max(0, y - small.size - 2), x + draw.textlength(label, font=small) + 2, max(y, small.size)],
-                       fill=colour)
-        draw.text((x + 1, max(0, y - small.size - 2)), label, fill=(255, 255, 255), font=small)
+        lw = int(draw.textlength(label, font=small)) + 3
+        lx, ly = (x - lw - 2, y) if x - lw - 2 >= 0 else (x, max(0, y - small.size - 3))
+        draw.rectangle([lx, ly, lx + lw, ly + small.size + 2], fill=colour)
+        draw.text((lx + 2, ly), label, fill=(255, 255, 255), font=small)
 
 
 def _write_cv2(left, panel, result) -> None:
