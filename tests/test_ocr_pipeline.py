@@ -396,3 +396,15 @@ def test_cli_ocr(v6_pipe, monkeypatch, tmp_path, capsys):
                      "--no-download", "--draw", str(tmp_path / "a.png")]) == 0
     assert built[-1]["cls"] == "ch_ppocr_mobile_v2.0_cls" and built[-1]["limit_side_len"] == 960
     assert built[-1]["box_thresh"] == 0.6 and built[-1]["text_score"] == 0 and built[-1]["download"] is False
+
+
+@pytest.mark.slow
+def test_one_pipeline_serves_threads(v6_pipe):
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["gym_sign.jpg", "yuyuan_road_sign.jpg", "paper_paragraph.jpg"] * 2
+    alone = {n: [(line.text, line.polygon.tolist()) for line in v6_pipe(str(PAGES / n))] for n in set(names)}
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda n: [(line.text, line.polygon.tolist()) for line in v6_pipe(str(PAGES / n))],
+                                 names))
+    assert together == [alone[n] for n in names]
