@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from ort_standin import PIPELINE_FILES, official_file, ort_classifier, ort_detector
 from page_reference import match_lines, quad_iou, rapidocr_pipeline
@@ -334,6 +335,20 @@ def test_ocr_settings_and_errors(v6_pipe):
             OCR(det=v6_pipe.det, rec=v6_pipe.recognizer, **bad)
     with pytest.raises(TypeError, match="unclip"):
         OCR(det=v6_pipe.det, rec=v6_pipe.recognizer, unclip=2.0)
+    shapes = []
+
+    class Blank(torch.nn.Module):  # records the detector input; finds nothing
+        spec = v6_pipe.det.spec
+
+        def forward(self, x):
+            shapes.append(tuple(x.shape))
+            return torch.zeros(x.shape[0], 1, *x.shape[2:])
+
+    wide = np.full((300, 5000, 3), 255, np.uint8)
+    assert len(OCR(det=Blank(), rec=v6_pipe.recognizer)(wide)) == 0
+    assert len(OCR(det=Blank(), rec=v6_pipe.recognizer, max_side_limit=None)(wide)) == 0
+    # 736 / 300 scales to 736 x 12266; PaddleOCR 3.x's cap brings the longer side back to 4000
+    assert shapes == [(1, 3, 256, 4000), (1, 3, 736, 12256)]  # 240 / 32 = 7.5 rounds to even: 256
     with pytest.raises(UnknownModelError):
         OCR.from_preset("PP-OCRv9")
 

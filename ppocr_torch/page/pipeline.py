@@ -43,7 +43,7 @@ class DetSettings:
 
     limit_side_len: int = 960
     limit_type: str = "max"
-    max_side_limit: int | None = None
+    max_side_limit: int | None = 4000  # PaddleOCR 3.x's: a huge photo is never run at full size
     mean: tuple = (0.485, 0.456, 0.406)
     std: tuple = (0.229, 0.224, 0.225)
     thresh: float = 0.3
@@ -115,7 +115,8 @@ class OCR:
         cls_thresh: a line is turned when the classifier says "180" with more than this (0.9).
         rec_batch_size: lines per recognition batch; ``rec_mode``: the Recognizer's mode (``"throughput"``).
         det_settings: a :class:`DetSettings`, or keyword overrides of the detector's own settings:
-            ``limit_side_len``, ``limit_type`` (``"max"``, ``"min"``, ``"resize_long"``), ``max_side_limit``,
+            ``limit_side_len``, ``limit_type`` (``"max"``, ``"min"``, ``"resize_long"``), ``max_side_limit``
+            (4000, PaddleOCR 3.x's cap on the longer resized side; None: no cap),
             ``thresh``, ``box_thresh``, ``unclip_ratio``, ``use_dilation``, ``score_mode`` (``"fast"``,
             ``"slow"``), ``max_candidates``, ``mean``, ``std``. ``box_type="poly"`` is not offered: crops and
             reading order need quadrilaterals.
