@@ -49,29 +49,49 @@ class PaddleRunner:
         from .readers.paddle_inference import check_export
 
         model_path, params_path = check_export(path)  # Paddle crashes (SIGSEGV) on some corrupt programs
-        import paddle.inference as pi
-
-        config = pi.Config(str(model_path), str(params_path))
-        config.disable_gpu()
-        if optimize:  # Paddle Inference's CPU default: IR fusion passes and oneDNN kernels
-            config.switch_ir_optim(True)
-            config.enable_mkldnn()
-        else:  # plain Paddle CPU kernels (switching the IR passes off alone leaves oneDNN's in place)
-            config.switch_ir_optim(False)
-            config.disable_mkldnn()
-        config.set_cpu_math_library_num_threads(int(threads))
-        config.disable_glog_info()
-        try:
-            self.predictor = pi.create_predictor(config)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
-            raise SourceFormatError(f"{model_path}: Paddle Inference could not load this export ({first})") from exc
+        self._files, self._threads, self.optimize = (model_path, params_path), int(threads), optimize
+        self.onednn = bool(optimize)
+        self.predictor = self._create()
         self.input_name = self.predictor.get_input_names()[0]
         self.output_names = list(self.predictor.get_output_names())
         self.extra_names = [n for n in dict.fromkeys(extra_outputs) if n not in self.output_names]
         self._program = None
         if self.extra_names:
             self._init_executor(model_path)
+
+    def _create(self):
+        import paddle.inference as pi
+
+        model_path, params_path = self._files
+        config = pi.Config(str(model_path), str(params_path))
+        config.disable_gpu()
+        if self.optimize:  # Paddle Inference's CPU default: IR fusion passes and oneDNN kernels
+            config.switch_ir_optim(True)
+            config.enable_mkldnn() if self.onednn else config.disable_mkldnn()
+        else:  # plain Paddle CPU kernels (switching the IR passes off alone leaves oneDNN's in place)
+            config.switch_ir_optim(False)
+            config.disable_mkldnn()
+        config.set_cpu_math_library_num_threads(self._threads)
+        config.disable_glog_info()
+        try:
+            return pi.create_predictor(config)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            raise SourceFormatError(f"{model_path}: Paddle Inference could not load this export ({first})") from exc
+
+    def _predict(self):
+        """Run the predictor. Paddle 3's oneDNN executor cannot run some programs (the DB detectors' nearest
+        upsampling: "ConvertPirAttribute2RuntimeAttribute not support ArrayAttribute<DoubleAttribute>"); the
+        optimised runner then keeps the IR passes with Paddle's own CPU kernels (``self.onednn`` False)."""
+        try:
+            self.predictor.run()
+        except NotImplementedError:
+            if not self.onednn:
+                raise
+            self.onednn = False
+            self.predictor = self._create()
+            return False
+        return True
 
     def _init_executor(self, model_path):
         import paddle
@@ -88,10 +108,12 @@ class PaddleRunner:
     def run(self, x):
         x = np.ascontiguousarray(x, dtype=np.float32)
         with _torch_single_thread():
-            handle = self.predictor.get_input_handle(self.input_name)
-            handle.reshape(list(x.shape))
-            handle.copy_from_cpu(x)
-            self.predictor.run()
+            for _ in range(2):  # a second time only when the oneDNN predictor was replaced (see _predict)
+                handle = self.predictor.get_input_handle(self.input_name)
+                handle.reshape(list(x.shape))
+                handle.copy_from_cpu(x)
+                if self._predict():
+                    break
             outs = {n: self.predictor.get_output_handle(n).copy_to_cpu() for n in self.output_names}
             if self._program is not None:
                 outs.update(zip(self.extra_names, self._run_executor(x)))

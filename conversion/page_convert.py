@@ -156,10 +156,20 @@ def convert_page_model(name: str, *, source_index: int = 0, source_path: str | o
     from ppocr_torch.mapping import page_model_from_ops
 
     from .convert import read_source_ops
-    from .official import fetch_source
+    from .official import fetch_source, is_url, unpack_release
 
     entry = registry.get_page_entry(name)
     source = None
+    if source_path is not None and (str(source_path) == "official" or is_url(source_path)):
+        from .convert import fetch_first
+
+        urls = ([entry.official[k] for k in ("inference_url", "legacy_inference_url") if entry.official.get(k)]
+                if str(source_path) == "official" else [str(source_path)])
+        if not urls:
+            raise ConversionError(f"{entry.name}: the registry lists no official download; pass --source")
+        archive, url = fetch_first(urls)
+        source = {"url": url, "archive": archive.name, "archive_sha256": sha256_file(archive)}
+        source_path = unpack_release(archive)
     if source_path is None:
         sources = entry.official.get("sources", [])
         if not sources:
@@ -172,7 +182,7 @@ def convert_page_model(name: str, *, source_index: int = 0, source_path: str | o
             raise SourceFormatError(f"{model_path}: sha256 differs from the registry's {source['sha256']}")
     else:
         model_path = Path(source_path)
-    fmt = source["format"] if source else source_format(model_path)
+    fmt = source["format"] if source and source.get("format") else source_format(model_path)
     if fmt == "paddle_inference":
         from .readers.paddle_inference import resolve_files
 
@@ -193,7 +203,8 @@ def page_parity_report(model, pairs, model_path, *, images=None, limit=None, tol
     layers = layer_parity(model, pairs, model_path, inputs[0][1])
     out = output_parity(model, model_path, inputs, None, tolerance, compare=compare_for(spec),
                         median_rule=spec.task != "det")
-    return {"model": spec.name, "source": str(model_path), "runtime": runtime_name(model_path), "output": out,
+    return {"model": spec.name, "task": spec.task, "source": str(model_path), "runtime": runtime_name(model_path),
+            "output": out,
             "layers": summarize_layers(layers), "layer_rows": layers}
 
 
@@ -225,7 +236,7 @@ def is_page_model(name) -> bool:
 
 def format_report(report: dict) -> str:
     o = report["output"]
-    what = "text-mask" if "px" in str(o["items"][0].get("official_text", "")) else "label"
+    what = "text-mask" if report["task"] == "det" else "label"
     lines = [f"{report['model']}: {o['inputs']} inputs vs {report['runtime']}, |diff| prob max {o['max_abs_prob']:.3g} / "
              f"median {o['median_abs_prob']:.3g} (official runtime's own spread up to {o['runtime_self_spread_max']:.3g}), "
              f"{what} agreement {o['text_agreement']:.2%} -> {'PASS' if o['passed'] else 'FAIL'}"]

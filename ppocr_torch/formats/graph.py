@@ -20,6 +20,7 @@ from ..errors import SourceFormatError
 INPUT_NAMES = {
     "pd_op.conv2d": ("input", "filter"),
     "pd_op.depthwise_conv2d": ("input", "filter"),
+    "pd_op.conv2d_transpose": ("x", "filter", "output_size"),
     "pd_op.batch_norm": ("x", "mean", "variance", "scale", "bias"),
     "pd_op.batch_norm_": ("x", "mean", "variance", "scale", "bias"),
     "pd_op.layer_norm": ("x", "scale", "bias"),

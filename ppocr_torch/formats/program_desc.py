@@ -186,6 +186,7 @@ def read_program(path):
 _LEGACY_OPS = {
     "conv2d": ("pd_op.conv2d", ("Input", "Filter"), ("Output",)),
     "depthwise_conv2d": ("pd_op.depthwise_conv2d", ("Input", "Filter"), ("Output",)),
+    "conv2d_transpose": ("pd_op.conv2d_transpose", ("Input", "Filter"), ("Output",)),
     "batch_norm": ("pd_op.batch_norm_", ("X", "Mean", "Variance", "Scale", "Bias"), ("Y",)),
     "layer_norm": ("pd_op.layer_norm", ("X", "Scale", "Bias"), ("Y",)),
     "elementwise_add": ("pd_op.add", ("X", "Y"), ("Out",)),

@@ -48,7 +48,7 @@ def fold_bn_into_conv(weight, bias, gamma, beta, mean, var, eps):
 
 CONV_OPS = ("pd_op.conv2d", "pd_op.depthwise_conv2d")
 BN_OPS = ("pd_op.batch_norm_", "pd_op.batch_norm")
-UNSUPPORTED_OPS = ("pd_op.fc", "pd_op.mul", "pd_op.conv2d_transpose", "pd_op.lstm", "pd_op.gru")
+UNSUPPORTED_OPS = ("pd_op.fc", "pd_op.mul", "pd_op.lstm", "pd_op.gru")
 
 
 def conv_padding(attrs, kernel, strides, dilations):
@@ -231,6 +231,48 @@ def _conv_op(graph, op, used):
     return SourceOp("conv", {"weight": w, "bias": bias}, attrs, output=out.name, source_names=srcs)
 
 
+def _deconv_op(graph, op, used):
+    """A transposed convolution (DB heads' 2x upsampling), taking the bias ``add`` and ``batch_norm`` after it:
+    SourceOp kind "deconv", weight [in, out/groups, kh, kw] as in Paddle and torch."""
+    a = op.attrs
+    where = f"{graph.path}: conv2d_transpose op #{op.index}"
+    if a.get("data_format", "NCHW") != "NCHW" or any(a.get("output_padding") or []):
+        raise SourceFormatError(f"{where}: layout {a.get('data_format')} / output_padding "
+                                f"{a.get('output_padding')} not supported")
+    size = graph.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] is not None else None
+    if size is not None and np.asarray(size).size:
+        raise SourceFormatError(f"{where}: an explicit output_size is not supported")
+    filt = op.inputs[1]
+    w = graph.const(filt).astype(np.float32)
+    groups = int(a.get("groups", 1))
+    srcs = graph.param_source(filt)
+    bias, add, out = _bias_add(graph, op.outputs[0], w.shape[1] * groups)
+    if add is not None:
+        used.add(add)
+        srcs += graph.param_source(_other_operand(add, op.outputs[0]))
+    bn = graph.only_user(out, BN_OPS)
+    if bn is not None:
+        if groups != 1:
+            raise SourceFormatError(f"{where}: a batch_norm after a grouped transposed convolution is not supported")
+        used.add(bn)
+        p, names = _bn_params(graph, bn)
+        wt, bias = fold_bn_into_conv(w.transpose(1, 0, 2, 3), bias, p["scale"], p["bias"], p["mean"],
+                                     p["variance"], bn.attrs.get("epsilon", 1e-5))
+        w = wt.transpose(1, 0, 2, 3)
+        srcs += names
+        out = bn.outputs[0]
+    if bias is None:
+        bias = np.zeros(w.shape[1] * groups, np.float32)
+    strides = tuple(int(s) for s in a.get("strides", [1, 1]))
+    dilations = tuple(int(d) for d in a.get("dilations", [1, 1]))
+    if a.get("padding_algorithm", "EXPLICIT") != "EXPLICIT":
+        raise SourceFormatError(f"{where}: padding_algorithm {a.get('padding_algorithm')} not supported")
+    attrs = {"stride": strides, "padding": conv_padding(a, list(w.shape[2:]), strides, dilations),
+             "groups": groups, "dilation": dilations}
+    return SourceOp("deconv", {"weight": np.ascontiguousarray(w), "bias": bias}, attrs, output=out.name,
+                    source_names=srcs)
+
+
 def extract_ops(graph):
     """The parametric ops of a Paddle inference program (a folded ``Graph``), in program order."""
     ops, used = [], set()
@@ -240,6 +282,8 @@ def extract_ops(graph):
         t, a, ins = op.type, op.attrs, op.inputs
         if t in CONV_OPS and graph.const(ins[1]) is not None:
             ops.append(_conv_op(graph, op, used))
+        elif t == "pd_op.conv2d_transpose" and graph.const(ins[1]) is not None:
+            ops.append(_deconv_op(graph, op, used))
         elif t == "pd_op.matmul" and graph.const(ins[1]) is not None and graph.const(ins[1]).ndim == 2 \
                 and not a.get("transpose_x", False):
             w = graph.const(ins[1]).astype(np.float32)

@@ -140,6 +140,8 @@ class LearnableRepLayer(nn.Module):
         conv.bias.copy_(bias.to(ref.dtype))
         self.reparam_conv = conv
         del self.conv_kxk, self.conv_1x1, self.identity
+        if not self.use_act:  # PaddleOCR builds it but never applies it (integer stride 2): not in the exports
+            self.act = None
         return self
 
     @torch.no_grad()

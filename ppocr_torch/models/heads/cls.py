@@ -9,7 +9,7 @@ from torch import nn
 class ClsHead(nn.Module):
     """[B, C, h, w] -> [B, class_dim] probabilities in eval mode (logits in train mode)."""
 
-    def __init__(self, in_channels, class_dim=2, **_training_only):
+    def __init__(self, in_channels, class_dim=2):
         super().__init__()
         self.fc = nn.Linear(in_channels, class_dim)
 

@@ -48,7 +48,7 @@ class RSELayer(nn.Module):
 class RSEFPN(nn.Module):
     """``forward([c2, c3, c4, c5])`` -> [B, out_channels, H/4, W/4] (H and W multiples of 32)."""
 
-    def __init__(self, in_channels, out_channels=96, shortcut=True, dw_kernel=None, **_training_only):
+    def __init__(self, in_channels, out_channels=96, shortcut=True, dw_kernel=None):
         super().__init__()
         self.out_channels = out_channels
         self.ins_conv = nn.ModuleList([RSELayer(c, out_channels, 1, shortcut) for c in in_channels])
