@@ -13,6 +13,8 @@ def rapidocr_pipeline(pipeline: str, settings, *, text_score=0.5, rec_batch=6, t
     ``settings`` (a DetSettings): no resizing of its own before detection, no vertical padding, no classifier."""
     from rapidocr import RapidOCR
 
+    assert settings.resize_long is None, "RapidOCR has no resize type 2 (resize_long)"
+    assert settings.max_side_limit is None or settings.max_side_limit >= 4000, "pages stay under the cap"
     files = PIPELINE_FILES[pipeline]
     params = {
         "Global.use_cls": False, "Global.use_preprocess_img": False, "Global.use_vertical_padding": False,

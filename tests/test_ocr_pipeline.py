@@ -76,6 +76,19 @@ def test_det_resize_rules_rapidocr_lacks():
         det_resize_shape(10, 10, 960, "long")
 
 
+def test_det_resize_long_type_2():
+    """DetResizeForTest(resize_long=960) (PP-OCRv5 mobile det's inference.yml): longer side to 960, sides rounded
+    up to multiples of 128 -- not limit_type="resize_long"."""
+    from ppocr_torch.page.det_input import det_resize_shape, resize_for_det, resize_long_shape
+
+    assert resize_long_shape(430, 323, 960) == (1024, 768)    # 960 x int(721.1): up to 1024 x 768
+    assert det_resize_shape(430, 323, 960, "resize_long") == (960, 736)
+    assert resize_long_shape(1024, 692, 960) == (1024, 768)   # 960 x 648
+    assert resize_long_shape(132, 709, 960) == (256, 1024)    # int(178.7) x 960
+    resized, ratios = resize_for_det(np.zeros((132, 709, 3), np.uint8), resize_long=960)
+    assert resized.shape == (256, 1024, 3) and ratios == (256 / 132, 1024 / 709)
+
+
 def test_det_normalisation_matches_paddleocr():
     from ppocr_torch.page.det_input import normalize_for_det
 
@@ -244,14 +257,14 @@ def v6_pipe():
     return OCR(det=det, rec="PP-OCRv6_small_rec", rec_mode="paddle", rec_batch_size=6)
 
 
-def _pipeline_parity(pipeline, names, det, rec=None, pipe=None):
+def _pipeline_parity(pipeline, names, det, rec=None, pipe=None, **settings):
     """Our OCR (detector module ``det``, recogniser ``rec``, or ``pipe`` itself) vs RapidOCR with the official ONNX
     det/rec files on ``names``: [(name, n_ours, n_ref, min IoU, differing texts)]. Recognition batched as PaddleOCR
     (and RapidOCR) batch it: ``rec_mode="paddle"``, 6 lines a batch."""
     from ppocr_torch.page.pipeline import OCR
 
     if pipe is None:
-        pipe = OCR(det=det, rec=rec, rec_mode="paddle", rec_batch_size=6)
+        pipe = OCR(det=det, rec=rec, rec_mode="paddle", rec_batch_size=6, **settings)
     ref = rapidocr_pipeline(pipeline, pipe.det_settings)
     rows = []
     for name in names:
@@ -284,11 +297,13 @@ def test_pipeline_parity_v6_small_all_pages():
 @pytest.mark.slow
 def test_pipeline_parity_v5_mobile_all_pages(convert_official, converted_dir):
     """PP-OCRv5_mobile_rec converted here; the detector ours when the registry has it, else the official ONNX file
-    behind the module interface (then only post-processing, crops and recognition are ours)."""
+    behind the module interface (then only post-processing, crops and recognition are ours). The detector's own
+    resize (resize_long 960, multiples of 128) is one RapidOCR lacks: both sides run 960/"max" instead."""
     files = PIPELINE_FILES["PP-OCRv5_mobile"]
     det = _torch_detector(files["det_name"]) or ort_detector(official_file(*files["det"]), files["det_name"])
     rec = convert_official(files["rec_name"], converted_dir)[0]
-    _check(_pipeline_parity("PP-OCRv5_mobile", [p.name for p in PAGE_FILES], det, rec), 45)
+    _check(_pipeline_parity("PP-OCRv5_mobile", [p.name for p in PAGE_FILES], det, rec, limit_side_len=960,
+                            limit_type="max"), 45)
 
 
 @pytest.mark.slow
@@ -326,6 +341,7 @@ def test_ocr_settings_and_errors(v6_pipe):
 
     s = v6_pipe.det_settings  # the detector's own (inference.yml and DetResizeForTest's defaults)
     assert (s.limit_side_len, s.limit_type, s.thresh, s.box_thresh, s.unclip_ratio) == (736, "min", 0.2, 0.45, 1.4)
+    assert s.resize_long is None and s.max_side_limit == 4000
     with pytest.raises(InvalidImageError):
         v6_pipe(b"not an image")
     blank = v6_pipe(np.full((200, 300, 3), 255, np.uint8))

@@ -9,7 +9,11 @@ The image is resized so that its sides are multiples of 32 (the DB networks down
 Each side is then ``int(side * ratio)`` rounded to the nearest multiple of 32 (Python's ``round``, halves to
 even), at least 32. ``max_side_limit`` (PaddleOCR 3.x, 4000 there) scales a result whose longer side exceeds
 it back down before the rounding. Images whose ``h + w`` is below 64 are first zero-padded at the bottom and
-right to at least 32x32, as PaddleOCR does. Normalisation: ``(x * (1/255) - mean) / std`` in float32,
+right to at least 32x32, as PaddleOCR does.
+
+``resize_long`` (``DetResizeForTest(resize_long=N)``, resize type 2, what PP-OCRv5 mobile det's inference.yml asks
+for) is another rule: the longer side scaled to N (smaller or larger), each side ``int()``-ed, then rounded *up*
+to a multiple of 128. It is not ``limit_type="resize_long"`` (type 0, multiples of 32, to the nearest). Normalisation: ``(x * (1/255) - mean) / std`` in float32,
 per channel in the image's own (BGR) order, like PaddleOCR's ``NormalizeImage`` with ``order="hwc"``.
 """
 
@@ -19,7 +23,8 @@ import numpy as np
 
 from ..errors import InvalidImageError
 
-__all__ = ["LIMIT_TYPES", "det_resize_shape", "resize_for_det", "normalize_for_det", "prepare_det_input"]
+__all__ = ["LIMIT_TYPES", "det_resize_shape", "resize_long_shape", "resize_for_det", "normalize_for_det",
+           "prepare_det_input"]
 
 LIMIT_TYPES = ("max", "min", "resize_long")
 
@@ -46,6 +51,15 @@ def det_resize_shape(h: int, w: int, limit_side_len: int, limit_type: str,
     return resize_h, resize_w
 
 
+def resize_long_shape(h: int, w: int, resize_long: int) -> tuple[int, int]:
+    """``(resize_h, resize_w)`` of PaddleOCR's resize type 2 (``DetResizeForTest(resize_long=...)``)."""
+    if isinstance(resize_long, bool) or not isinstance(resize_long, int) or resize_long <= 0:
+        raise ValueError(f"resize_long must be a positive integer, got {resize_long!r}")
+    ratio = float(resize_long) / (h if h > w else w)
+    resize_h, resize_w = int(h * ratio), int(w * ratio)
+    return (resize_h + 127) // 128 * 128, (resize_w + 127) // 128 * 128
+
+
 def _check_bgr(img) -> None:
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 \
             or img.shape[0] == 0 or img.shape[1] == 0:
@@ -54,8 +68,10 @@ def _check_bgr(img) -> None:
 
 
 def resize_for_det(img: np.ndarray, limit_side_len: int = 960, limit_type: str = "max",
-                   max_side_limit: int | None = None) -> tuple[np.ndarray, tuple[float, float]]:
-    """The resized uint8 image and ``(ratio_h, ratio_w)`` = resized size / original size."""
+                   max_side_limit: int | None = None, resize_long: int | None = None
+                   ) -> tuple[np.ndarray, tuple[float, float]]:
+    """The resized uint8 image and ``(ratio_h, ratio_w)`` = resized size / original size; with ``resize_long``,
+    resize type 2 (the limit arguments are then unused)."""
     import cv2
 
     _check_bgr(img)
@@ -65,7 +81,10 @@ def resize_for_det(img: np.ndarray, limit_side_len: int = 960, limit_type: str =
         padded[:h, :w] = img
         img = padded
         h, w = img.shape[:2]
-    resize_h, resize_w = det_resize_shape(h, w, limit_side_len, limit_type, max_side_limit)
+    if resize_long is not None:
+        resize_h, resize_w = resize_long_shape(h, w, resize_long)
+    else:
+        resize_h, resize_w = det_resize_shape(h, w, limit_side_len, limit_type, max_side_limit)
     resized = cv2.resize(np.ascontiguousarray(img), (resize_w, resize_h))
     return resized, (resize_h / float(h), resize_w / float(w))
 
@@ -80,8 +99,8 @@ def normalize_for_det(img: np.ndarray, mean=(0.485, 0.456, 0.406), std=(0.229, 0
 
 
 def prepare_det_input(img: np.ndarray, *, limit_side_len: int = 960, limit_type: str = "max",
-                      max_side_limit: int | None = None, mean=(0.485, 0.456, 0.406),
-                      std=(0.229, 0.224, 0.225)) -> np.ndarray:
+                      max_side_limit: int | None = None, resize_long: int | None = None,
+                      mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)) -> np.ndarray:
     """float32 ``[1, 3, H, W]`` detector input of a uint8 BGR image (resize, then normalise)."""
-    resized, _ = resize_for_det(img, limit_side_len, limit_type, max_side_limit)
+    resized, _ = resize_for_det(img, limit_side_len, limit_type, max_side_limit, resize_long)
     return normalize_for_det(resized, mean, std)[None]

@@ -44,6 +44,7 @@ class DetSettings:
     limit_side_len: int = 960
     limit_type: str = "max"
     max_side_limit: int | None = 4000  # PaddleOCR 3.x's: a huge photo is never run at full size
+    resize_long: int | None = None  # DetResizeForTest(resize_long=N), type 2: replaces the three above
     mean: tuple = (0.485, 0.456, 0.406)
     std: tuple = (0.229, 0.224, 0.225)
     thresh: float = 0.3
@@ -74,9 +75,6 @@ def settings_from_spec(spec) -> DetSettings:
             if value is not None:
                 values[name] = tuple(value) if name in ("mean", "std") else value
                 break
-    pre = getattr(spec, "preprocess", None)
-    if isinstance(pre, dict) and pre.get("resize_long"):  # DetResizeForTest(resize_long=N), PP-OCRv5's yml
-        values.update(limit_side_len=int(pre["resize_long"]), limit_type="resize_long")
     return replace(base, **values)
 
 
@@ -116,7 +114,8 @@ class OCR:
         rec_batch_size: lines per recognition batch; ``rec_mode``: the Recognizer's mode (``"throughput"``).
         det_settings: a :class:`DetSettings`, or keyword overrides of the detector's own settings:
             ``limit_side_len``, ``limit_type`` (``"max"``, ``"min"``, ``"resize_long"``), ``max_side_limit``
-            (4000, PaddleOCR 3.x's cap on the longer resized side; None: no cap),
+            (4000, PaddleOCR 3.x's cap on the longer resized side; None: no cap), ``resize_long`` (resize type 2,
+            PP-OCRv5 mobile det's own; giving ``limit_side_len`` or ``limit_type`` turns it off),
             ``thresh``, ``box_thresh``, ``unclip_ratio``, ``use_dilation``, ``score_mode`` (``"fast"``,
             ``"slow"``), ``max_candidates``, ``mean``, ``std``. ``box_type="poly"`` is not offered: crops and
             reading order need quadrilaterals.
@@ -140,6 +139,8 @@ class OCR:
         unknown = set(det_overrides) - set(DetSettings.__dataclass_fields__) - {"box_type"}
         if unknown:
             raise TypeError(f"OCR() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+        if ({"limit_side_len", "limit_type"} & set(det_overrides)) and "resize_long" not in det_overrides:
+            det_overrides["resize_long"] = None  # an explicit limit replaces the detector's resize_long
         if det_overrides.get("box_type", "quad") != "quad":
             raise ValueError("OCR needs quadrilateral boxes (box_type='quad'); use DBPostProcess(box_type='poly') "
                              "directly for polygons")
@@ -161,6 +162,10 @@ class OCR:
         from .det_input import det_resize_shape
 
         det_resize_shape(64, 64, self.det_settings.limit_side_len, self.det_settings.limit_type)  # validates
+        if self.det_settings.resize_long is not None:
+            from .det_input import resize_long_shape
+
+            resize_long_shape(64, 64, self.det_settings.resize_long)
         self.text_score = float(text_score)
         self.cls_thresh = float(cls_thresh)
         self._lock = threading.Lock()
@@ -222,7 +227,7 @@ class OCR:
         from .det_input import normalize_for_det, resize_for_det
 
         s = self.det_settings
-        resized, _ = resize_for_det(img, s.limit_side_len, s.limit_type, s.max_side_limit)
+        resized, _ = resize_for_det(img, s.limit_side_len, s.limit_type, s.max_side_limit, s.resize_long)
         x = torch.from_numpy(normalize_for_det(resized, s.mean, s.std)[None])
         with self._lock, torch.inference_mode():
             prob = _to_numpy(self.det(x.to(self.device)))
