@@ -78,6 +78,19 @@ def settings_from_spec(spec) -> DetSettings:
     return replace(base, **values)
 
 
+def _validate(settings: DetSettings):
+    """Raise ValueError for settings PaddleOCR would not take; return their DBPostProcess."""
+    from .det_input import det_resize_shape, resize_long_shape
+
+    det_resize_shape(64, 64, settings.limit_side_len, settings.limit_type)
+    if settings.resize_long is not None:
+        resize_long_shape(64, 64, settings.resize_long)
+    if settings.max_side_limit is not None and (isinstance(settings.max_side_limit, bool) or not isinstance(
+            settings.max_side_limit, int) or settings.max_side_limit < 32):
+        raise ValueError(f"max_side_limit must be an integer of at least 32 or None, got {settings.max_side_limit!r}")
+    return settings.postprocess()
+
+
 def _to_numpy(out) -> np.ndarray:
     if isinstance(out, (list, tuple)):
         out = out[0]
@@ -91,7 +104,9 @@ def _load(kind: str, model, device, download):
     import torch
 
     if isinstance(model, torch.nn.Module):
-        return model.to(device).eval()
+        from ..api import _to_device
+
+        return _to_device(model, device).eval()
     from .. import page_models
 
     loader = page_models.load_detector if kind == "det" else page_models.load_orientation
@@ -144,6 +159,7 @@ class OCR:
         if det_overrides.get("box_type", "quad") != "quad":
             raise ValueError("OCR needs quadrilateral boxes (box_type='quad'); use DBPostProcess(box_type='poly') "
                              "directly for polygons")
+        _validate(replace(DetSettings(), **det_overrides))  # bad overrides fail before any model is loaded
         if isinstance(rec, Recognizer):
             self.recognizer = rec
         else:
@@ -158,14 +174,7 @@ class OCR:
             check_classifier(self.cls)
         settings = det_settings if det_settings is not None else settings_from_spec(getattr(self.det, "spec", None))
         self.det_settings = replace(settings, **det_overrides)
-        self._postprocess = self.det_settings.postprocess()  # validates the thresholds
-        from .det_input import det_resize_shape
-
-        det_resize_shape(64, 64, self.det_settings.limit_side_len, self.det_settings.limit_type)  # validates
-        if self.det_settings.resize_long is not None:
-            from .det_input import resize_long_shape
-
-            resize_long_shape(64, 64, self.det_settings.resize_long)
+        self._postprocess = _validate(self.det_settings)
         self.text_score = float(text_score)
         self.cls_thresh = float(cls_thresh)
         self._lock = threading.Lock()
