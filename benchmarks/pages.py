@@ -12,6 +12,9 @@ recogniser, RapidOCR the official ONNX files under ONNX Runtime. Ours is timed i
 ("throughput") and in PaddleOCR's ("paddle", 6 lines a batch, what RapidOCR does). Each page is read ``--rounds``
 times per engine, in alternating order, after one warm-up; the median is reported.
 
+Wall time and CPU time (the process's, all threads) are both recorded: on a shared machine the CPU time is the
+steadier comparison.
+
 Accuracy: a ground-truth line is "read" when an output line equals it once spaces are removed (each output line
 used once); character accuracy is 1 - edit distance / length between the page's ground-truth lines and the
 output lines, each joined without spaces in reading order.
@@ -87,19 +90,22 @@ def main(argv=None) -> int:
     for name in names:
         img = cv2.imread(str(PAGES / name))
         times = {k: [] for k in engines}
+        cpu = {k: [] for k in engines}
         texts = {k: fn(img) for k, fn in engines.items()}  # warm-up, and the texts
         for r in range(args.rounds):
             for k in (list(engines) if r % 2 == 0 else list(engines)[::-1]):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 engines[k](img)
                 times[k].append(time.perf_counter() - t)
+                cpu[k].append(time.process_time() - c)
         row = {"page": name, "size": list(img.shape[:2]), "truth_lines": len(truth[name])}
         for k in engines:
             read, char_acc = accuracy(texts[k], truth[name])
-            row[k] = {"ms": 1000 * statistics.median(times[k]), "lines": len(texts[k]), "read": read,
-                      "char_acc": char_acc}
+            row[k] = {"ms": 1000 * statistics.median(times[k]), "cpu_ms": 1000 * statistics.median(cpu[k]),
+                      "lines": len(texts[k]), "read": read, "char_acc": char_acc}
         rows.append(row)
-        print(f"{name:24s} " + "  ".join(f"{k} {row[k]['ms']:7.1f} ms {row[k]['read']}/{len(truth[name])} "
+        print(f"{name:24s} " + "  ".join(f"{k} {row[k]['ms']:7.1f} ms (cpu {row[k]['cpu_ms']:.0f}) "
+                                         f"{row[k]['read']}/{len(truth[name])} "
                                          f"{row[k]['char_acc']:.3f}" for k in engines), flush=True)
     total = {k: {"ms": sum(r[k]["ms"] for r in rows), "read": sum(r[k]["read"] for r in rows),
                  "char_acc": statistics.mean(r[k]["char_acc"] for r in rows)} for k in engines}
