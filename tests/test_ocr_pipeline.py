@@ -439,3 +439,23 @@ def test_one_pipeline_serves_threads(v6_pipe):
         together = list(pool.map(lambda n: [(line.text, line.polygon.tolist()) for line in v6_pipe(str(PAGES / n))],
                                  names))
     assert together == [alone[n] for n in names]
+
+
+def test_one_liner_shares_its_pipeline(monkeypatch):
+    from ppocr_torch.page import pipeline
+
+    built = []
+
+    class Fake:
+        def __init__(self, det, rec, cls, **kwargs):
+            built.append((det, rec, cls, kwargs))
+
+        def __call__(self, image):
+            return ("read", image)
+
+    monkeypatch.setattr(pipeline, "OCR", Fake)
+    monkeypatch.setattr(pipeline, "_pipelines", {})
+    assert pipeline.ocr("a.jpg") == ("read", "a.jpg") and pipeline.ocr("b.jpg") == ("read", "b.jpg")
+    assert pipeline.ocr("c.jpg", text_score=0.0) == ("read", "c.jpg")
+    assert built == [("PP-OCRv6_small_det", "PP-OCRv6_small_rec", None, dict(device="cpu", text_score=0.5)),
+                     ("PP-OCRv6_small_det", "PP-OCRv6_small_rec", None, dict(device="cpu", text_score=0.0))]
