@@ -8,16 +8,17 @@ import numpy as np
 from ort_standin import PIPELINE_FILES, official_file
 
 
-def rapidocr_pipeline(pipeline: str, settings, *, text_score=0.5, rec_batch=6, threads=None):
+def rapidocr_pipeline(pipeline: str, settings, *, text_score=0.5, rec_batch=6, threads=None, cls=False):
     """A ``rapidocr.RapidOCR`` with the official det/rec ONNX files of ``pipeline`` and the detector settings
-    ``settings`` (a DetSettings): no resizing of its own before detection, no vertical padding, no classifier."""
+    ``settings`` (a DetSettings): no resizing of its own before detection, no vertical padding; with ``cls``, the
+    official ch_ppocr_mobile_v2.0_cls ONNX file (cls_thresh 0.9), else no classifier."""
     from rapidocr import RapidOCR
 
     assert settings.resize_long is None, "RapidOCR has no resize type 2 (resize_long)"
     assert settings.max_side_limit is None or settings.max_side_limit >= 4000, "pages stay under the cap"
     files = PIPELINE_FILES[pipeline]
     params = {
-        "Global.use_cls": False, "Global.use_preprocess_img": False, "Global.use_vertical_padding": False,
+        "Global.use_cls": bool(cls), "Global.use_preprocess_img": False, "Global.use_vertical_padding": False,
         "Global.text_score": text_score, "Global.log_level": "error",
         "Det.model_path": str(official_file(*files["det"])), "Rec.model_path": str(official_file(*files["rec"])),
         "Det.limit_side_len": settings.limit_side_len, "Det.limit_type": settings.limit_type,
@@ -26,6 +27,8 @@ def rapidocr_pipeline(pipeline: str, settings, *, text_score=0.5, rec_batch=6, t
         "Det.use_dilation": settings.use_dilation, "Det.score_mode": settings.score_mode,
         "Det.max_candidates": settings.max_candidates, "Rec.rec_batch_num": rec_batch,
     }
+    if cls:
+        params["Cls.model_path"] = str(official_file(*PIPELINE_FILES["cls"]))
     if threads:
         params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
     if "dict" in files:

@@ -257,15 +257,15 @@ def v6_pipe():
     return OCR(det=det, rec="PP-OCRv6_small_rec", rec_mode="paddle", rec_batch_size=6)
 
 
-def _pipeline_parity(pipeline, names, det, rec=None, pipe=None, **settings):
+def _pipeline_parity(pipeline, names, det, rec=None, pipe=None, cls=None, **settings):
     """Our OCR (detector module ``det``, recogniser ``rec``, or ``pipe`` itself) vs RapidOCR with the official ONNX
     det/rec files on ``names``: [(name, n_ours, n_ref, min IoU, differing texts)]. Recognition batched as PaddleOCR
     (and RapidOCR) batch it: ``rec_mode="paddle"``, 6 lines a batch."""
     from ppocr_torch.page.pipeline import OCR
 
     if pipe is None:
-        pipe = OCR(det=det, rec=rec, rec_mode="paddle", rec_batch_size=6, **settings)
-    ref = rapidocr_pipeline(pipeline, pipe.det_settings)
+        pipe = OCR(det=det, rec=rec, cls=cls, rec_mode="paddle", rec_batch_size=6, **settings)
+    ref = rapidocr_pipeline(pipeline, pipe.det_settings, cls=pipe.cls is not None)
     rows = []
     for name in names:
         ours = pipe(str(PAGES / name))
@@ -304,6 +304,23 @@ def test_pipeline_parity_v5_mobile_all_pages(convert_official, converted_dir):
     rec = convert_official(files["rec_name"], converted_dir)[0]
     _check(_pipeline_parity("PP-OCRv5_mobile", [p.name for p in PAGE_FILES], det, rec, limit_side_len=960,
                             limit_type="max"), 45)
+
+
+@pytest.mark.slow
+def test_pipeline_parity_with_the_line_classifier_all_pages():
+    """Our ch_ppocr_mobile_v2.0_cls against the official ONNX file in RapidOCR: the same crops turned, the same
+    texts (one upright line of gym_sign.jpg is turned upside down by this classifier, on both sides)."""
+    from ppocr_torch.page_models import load_orientation
+
+    det = _torch_detector("PP-OCRv6_small_det")
+    try:
+        cls = load_orientation("ch_ppocr_mobile_v2.0_cls")
+    except Exception:  # no converted weights reachable: the conversion tool's own conversion
+        from conversion.page_convert import convert_page_model
+
+        cls = convert_page_model("ch_ppocr_mobile_v2.0_cls")[0]
+    rows = _pipeline_parity("PP-OCRv6_small", [p.name for p in PAGE_FILES], det, "PP-OCRv6_small_rec", cls=cls)
+    _check(rows, 50)
 
 
 @pytest.mark.slow
