@@ -237,16 +237,17 @@ def is_page_model(name) -> bool:
 def format_report(report: dict) -> str:
     o = report["output"]
     what = "text-mask" if report["task"] == "det" else "label"
-    lines = [f"{report['model']}: {o['inputs']} inputs vs {report['runtime']}, |diff| prob max {o['max_abs_prob']:.3g} / "
-             f"median {o['median_abs_prob']:.3g} (official runtime's own spread up to {o['runtime_self_spread_max']:.3g}), "
-             f"{what} agreement {o['text_agreement']:.2%} -> {'PASS' if o['passed'] else 'FAIL'}"]
+    lines = [f"{report['model']}: {o['inputs']} inputs vs {report['runtime']}, |diff| prob max "
+             f"{o['max_abs_prob']:.3g} / median {o['median_abs_prob']:.3g} (official runtime's own spread up to "
+             f"{o['runtime_self_spread_max']:.3g}), {what} agreement {o['text_agreement']:.2%} -> "
+             f"{'PASS' if o['passed'] else 'FAIL'}"]
     for i in o["items"][:8]:
-        lines.append(f"  {i['input']}: max |diff| {i['max_abs']:.3g} (bar {i['bar']:.3g}); official {i['official_text']}, "
-                     f"ours {i['torch_text']}")
+        lines.append(f"  {i['input']}: max |diff| {i['max_abs']:.3g} (bar {i['bar']:.3g}); "
+                     f"official {i['official_text']}, ours {i['torch_text']}")
     f64 = o.get("float64")
     if f64:
-        lines.append(f"  fp32 error vs float64: ours max {f64['ours_max']:.3g} / median {f64['ours_median']:.3g}, official "
-                     f"runtime max {f64['official_max']:.3g} / median {f64['official_median']:.3g}")
+        lines.append(f"  fp32 error vs float64: ours max {f64['ours_max']:.3g} / median {f64['ours_median']:.3g}, "
+                     f"official runtime max {f64['official_max']:.3g} / median {f64['official_median']:.3g}")
     for stage, s in report["layers"]["stages"].items():
         lines.append(f"  {stage:8s} {s['ops']:3d} ops, worst max |diff| {s['max_abs']:.3g} at {s['worst_module']}")
     return "\n".join(lines)

@@ -477,8 +477,9 @@ def cache_files(entries=None) -> list[dict]:
     """
     if entries is None:
         from .registry import entries as _entries
+        from .registry import page_entries
 
-        entries = _entries()
+        entries = _entries() + page_entries()  # recognisers, detectors and orientation classifiers
     by_file = {e.weights.file: e.name for e in entries if e.weights is not None}
     names = sorted((e.name for e in entries), key=len, reverse=True)
     folder = cache_dir()

@@ -60,8 +60,8 @@ class TorchSlot:
         return f"{self.kind} {self.name}" + (f"[layer {self.layer}]" if self.kind == "lstm" else "") + f" ({shapes})"
 
 
-_KINDS = ((nn.ConvTranspose2d, "deconv"), (nn.Conv2d, "conv"), (nn.Conv1d, "conv"), (nn.Linear, "linear"), (nn.LayerNorm, "layernorm"),
-          (nn.LSTM, "lstm"), (nn.BatchNorm2d, "batchnorm"))
+_KINDS = ((nn.ConvTranspose2d, "deconv"), (nn.Conv2d, "conv"), (nn.Conv1d, "conv"), (nn.Linear, "linear"),
+          (nn.LayerNorm, "layernorm"), (nn.LSTM, "lstm"), (nn.BatchNorm2d, "batchnorm"))
 
 
 def _kind(module):

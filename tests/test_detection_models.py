@@ -111,8 +111,8 @@ def test_deconv_batchnorm_fold_matches_train_form():
     assert not hasattr(head.binarize, "conv_bn2")
 
 
-@pytest.mark.slow  # 3-10 s each (the blocks are the recognisers', covered in tests/test_family_lcnetv3/4.py)
-@pytest.mark.parametrize("name", ["PP-OCRv6_tiny_det", "PP-OCRv4_mobile_det"])
+@pytest.mark.parametrize("name", ["PP-OCRv6_tiny_det",  # 1 s; v4's four-branch training form takes 5-20 s
+                                  pytest.param("PP-OCRv4_mobile_det", marks=pytest.mark.slow)])
 def test_deploy_form_equals_training_form_float64(name):
     """The whole detector (re-parameterised PPLCNetV4/V3 blocks, DB head BatchNorms) with random BatchNorm
     statistics and affine scalars: deploy form == training form in float64 (only the folding algebra is tested)."""
@@ -156,8 +156,15 @@ def test_registry_typed_errors():
         ppocr_torch.load_orientation(SMALL)  # a detector is no orientation classifier
     with pytest.raises(SpecError, match="task"):
         PageModelSpec.from_dict({"name": "x", "task": "seg", "backbone": {"name": "a"}, "head": {"name": "b"}})
-    model = ppocr_torch.load_detector("ch_PP-OCRv4_det", pretrained=False)  # alias, architecture only
-    assert model.spec.name == "PP-OCRv4_mobile_det"
+    assert registry_name("ch_PP-OCRv4_det") == registry_name("pp-ocrv4_MOBILE_det") == "PP-OCRv4_mobile_det"
+    model = ppocr_torch.load_detector("PP-OCRv6_tiny_det", pretrained=False)  # architecture only, no file
+    assert model.spec.name == "PP-OCRv6_tiny_det" and not model.training
+
+
+def registry_name(name):
+    from ppocr_torch import registry
+
+    return registry.get_page_entry(name).name
 
 
 # ----- every detector and source through the conversion tool's parity report (slow) ----------------------
@@ -225,3 +232,6 @@ def test_official_download_converted_at_runtime(official_export_folder, tmp_path
         httpd.shutdown()
     assert model.weights_meta["verification"] == "digest" and model.weights_meta["digest"] == entry.weights.digest
     assert (tmp_path / "home" / entry.weights.file).is_file()
+    from ppocr_torch.download import cache_files
+
+    assert [f["model"] for f in cache_files()] == [name]  # `ppocr-torch cache` lists (and clears) it

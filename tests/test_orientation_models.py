@@ -91,4 +91,6 @@ def test_cls_parity_report(index):
     model, pairs, path, _ = convert_page_model(NAME, source_index=index)
     out = page_parity_report(model, pairs, path)["output"]
     assert out["passed"] and out["text_agreement"] == 1.0 and out["max_abs_prob"] <= 1e-5
-    assert out["inputs"] == 2 * 51 + 2
+    from conversion.convert import DEFAULT_IMAGES
+
+    assert out["inputs"] == 2 * len(sorted(DEFAULT_IMAGES.glob("*.png"))[::5]) + 2 == 102

@@ -18,7 +18,7 @@ from ..errors import SourceFormatError
 
 @dataclass
 class SourceOp:
-    kind: str  # "conv" | "deconv" (transposed conv) | "linear" | "layernorm" | "lstm" | "batchnorm" | "affine" (scalar scale*x+bias)
+    kind: str  # "conv" | "deconv" (transposed) | "linear" | "layernorm" | "lstm" | "batchnorm" | "affine" (scalar)
     params: dict  # name -> np.ndarray (float32; float64 where the conversion computed it: a folded BatchNorm)
     attrs: dict = field(default_factory=dict)  # stride/padding/groups/eps/hidden_size ...
     output: str | None = None  # name of the op's output tensor in the source graph (for per-layer parity)
