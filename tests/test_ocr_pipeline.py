@@ -476,3 +476,22 @@ def test_one_liner_shares_its_pipeline(monkeypatch):
     assert pipeline.ocr("c.jpg", text_score=0.0) == ("read", "c.jpg")
     assert built == [("PP-OCRv6_small_det", "PP-OCRv6_small_rec", None, dict(device="cpu", text_score=0.5)),
                      ("PP-OCRv6_small_det", "PP-OCRv6_small_rec", None, dict(device="cpu", text_score=0.0))]
+
+
+def test_hub_pipeline_entrypoints(monkeypatch):
+    import importlib.util
+
+    from ppocr_torch.page import pipeline
+    from ppocr_torch.page.presets import PRESETS, hub_name
+
+    spec = importlib.util.spec_from_file_location("hubconf_pages", Path(__file__).parents[1] / "hubconf.py")
+    hubconf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubconf)
+    built = []
+    monkeypatch.setattr(pipeline.OCR, "__init__", lambda self, **kw: built.append(kw))
+    for preset, (det, rec) in PRESETS.items():
+        fn = getattr(hubconf, hub_name(preset))
+        assert isinstance(fn(device="cpu", cls="ch_ppocr_mobile_v2.0_cls"), pipeline.OCR)
+        assert built[-1] == dict(det=det, rec=rec, device="cpu", cls="ch_ppocr_mobile_v2.0_cls")
+        assert f'"{hub_name(preset)}"' in fn.__doc__ and det in fn.__doc__
+    assert hub_name("PP-OCRv6_small") == "pp_ocrv6_small"

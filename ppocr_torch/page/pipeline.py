@@ -180,7 +180,7 @@ class OCR:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_preset(cls, preset: str, **kwargs) -> "OCR":
+    def from_preset(klass, preset: str, **kwargs) -> "OCR":  # noqa: N804  (``cls`` is the classifier argument)
         """The official pipeline ``preset`` (``"PP-OCRv6_small"``, ``"PP-OCRv6_tiny"``, ``"PP-OCRv5_mobile"``:
         :data:`~ppocr_torch.page.presets.PRESETS`); ``kwargs`` as :class:`OCR` (e.g. ``cls=...``, ``device=...``)."""
         from ..errors import UnknownModelError
@@ -189,7 +189,7 @@ class OCR:
         if preset not in PRESETS:
             raise UnknownModelError(f"unknown OCR preset {preset!r}; known: {', '.join(PRESETS)}")
         det, rec = PRESETS[preset]
-        return cls(det=det, rec=rec, **kwargs)
+        return klass(det=det, rec=rec, **kwargs)
 
     def __repr__(self) -> str:
         name = lambda m: getattr(getattr(m, "spec", None), "name", type(m).__name__)  # noqa: E731
