@@ -76,4 +76,34 @@ def _define_entrypoints():
         globals()[ep] = _hub.make_entrypoint(model_name, ep, __name__, entries[model_name])
 
 
+def _pipeline_entrypoint(preset, ep):
+    def entrypoint(device="cpu", **kwargs):
+        from ppocr_torch.page.pipeline import OCR
+
+        return OCR.from_preset(preset, device=device, **kwargs)
+
+    det, rec = _PRESETS[preset]
+    entrypoint.__name__ = entrypoint.__qualname__ = ep
+    entrypoint.__doc__ = f"""Whole-page OCR with {preset}: {det} + {rec}, no line classifier (``cls=...`` adds one).
+
+    Returns a ``ppocr_torch.OCR``: ``result = ocr("page.jpg")``, then ``for line in result: line.polygon, line.text,
+    line.score``. Keyword arguments go to ``ppocr_torch.OCR`` (``device``, ``cls``, ``text_score``, detector
+    settings such as ``limit_side_len``).
+
+    Example::
+
+        import torch
+        ocr = torch.hub.load("{_hub.HUB_REPO}:{_hub.HUB_REF}", "{ep}", trust_repo=True)
+        print(ocr("page.jpg").text)
+    """
+    return entrypoint
+
+
+from ppocr_torch.page.presets import PRESETS as _PRESETS, hub_name as _hub_name  # noqa: E402  (stdlib only)
+
 _define_entrypoints()
+for _preset in _PRESETS:
+    _ep = _hub_name(_preset)
+    if _ep in globals():
+        raise RuntimeError(f"pipeline entrypoint {_ep!r} clashes with a model entrypoint")
+    globals()[_ep] = _pipeline_entrypoint(_preset, _ep)

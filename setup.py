@@ -40,12 +40,16 @@ setup(
         # fine-tuning (ppocr_torch.training, `ppocr-torch train`): kornia for augmentation, lmdb for LMDB data;
         # both imported only when used
         "train": ["kornia>=0.7", "lmdb>=1.4"],
+        # page OCR (ppocr_torch.ocr, `ppocr-torch ocr`): pyclipper for DB post-processing's polygon offset (the library
+        # PaddleOCR uses), Pillow for `--draw`'s text; both imported only when used
+        "ocr": ["pyclipper>=1.3", "pillow"],
         # ppocr_torch.ray / `ppocr-torch recognize --ray`: Ray Data (map_batches with concurrency=: Ray 2.9);
         # imported only when used
         "ray": ["ray[data]>=2.9"],
         # everything the test suite needs (requirements-test.txt adds the runtime dependencies and build tools)
         "test": ["pytest>=7", "pillow", "onnx>=1.14", "onnxruntime>=1.16", "pyyaml", "paddlepaddle>=3.0", "setuptools",
-                 "wheel", "kornia>=0.7", "lmdb>=1.4", "hypothesis>=6.100", "ray[data]>=2.9", "matplotlib"],
+                 "wheel", "kornia>=0.7", "lmdb>=1.4", "hypothesis>=6.100", "ray[data]>=2.9", "matplotlib",
+                 "pyclipper>=1.3"],
     },
     entry_points={"console_scripts": ["ppocr-torch = ppocr_torch.cli:main"]},
     classifiers=[

@@ -5,6 +5,7 @@ Quick start::
     import ppocr_torch
     result = ppocr_torch.recognize("line.png")   # RecResult(text=..., score=..., chars=...)
     print(result.text, result.score)
+    page = ppocr_torch.ocr("page.jpg")           # whole pages: OCRResult, lines in reading order
 
 The public names are imported lazily (on first attribute access), so ``import ppocr_torch`` is cheap and
 does not import torch or OpenCV.
@@ -26,6 +27,10 @@ _LAZY = {
     "load_orientation": (".page_models", "load_orientation"),
     "list_detectors": (".page_models", "list_detectors"),
     "list_orientation_models": (".page_models", "list_orientation_models"),
+    "ocr": (".page.pipeline", "ocr"),
+    "OCR": (".page.pipeline", "OCR"),
+    "OCRResult": (".page.result", "OCRResult"),
+    "OCRLine": (".page.result", "OCRLine"),
     "errors": (".errors", None),
 }
 

@@ -5,6 +5,7 @@ Subcommands:
 * ``recognize IMG...``: one line per image, ``path<TAB>text<TAB>score`` (or JSON lines with ``--json``); folders,
   globs and ``--list`` files, ``--out results.jsonl``, ``--resume`` and ``--workers N`` run the bulk job
   (:mod:`ppocr_torch.bulk.cli`, docs/bulk.md);
+* ``ocr IMG... [--json] [--draw OUT]``: whole pages, one output line per text line (:mod:`ppocr_torch.page.cli`);
 * ``models [PATTERN] [--available]``: the registry models and where their weights are;
 * ``download MODEL...|--all [-q]``: fetch registry weights into the cache (for offline use later);
 * ``cache [--clear]``: the cache directory, ppocr-torch's files in it and their sizes;
@@ -150,6 +151,10 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="largest max |difference| of probabilities accepted by the verification (default: 1e-5)")
     exp.add_argument("--no-download", action="store_true", help="never download weights")
     exp.set_defaults(func=_cmd_export)
+
+    from .page.cli import add_ocr_parser  # `ocr`: whole pages, its own module
+
+    add_ocr_parser(sub, positive_int=_positive_int, fraction=_fraction, positive_float=_positive_float)
     return parser
 
 

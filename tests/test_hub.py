@@ -24,9 +24,12 @@ from ppocr_torch import hub, registry
 from ppocr_torch.errors import RegistryError, WeightsNotCachedError
 from test_download import cache, checkpoint, served, state_digest, use_registry  # noqa: F401
 
+from ppocr_torch.page.presets import PRESETS, hub_name  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_TEXT = (ROOT / "samples" / "sample_line.txt").read_text(encoding="utf-8").strip("\n")
-EXTRA = {"list_models", "load_model", "load_recognizer"}
+PIPELINES = {hub_name(p) for p in PRESETS}  # whole-page OCR entrypoints (tests/test_ocr_pipeline.py)
+EXTRA = {"list_models", "load_model", "load_recognizer", *PIPELINES}
 
 
 def _import_hubconf(name="hubconf_under_test"):
