@@ -163,8 +163,11 @@ def test_parse_optimize():
         Recognizer(load_model("PP-OCRv6_small_rec"), device="meta", optimize="int8")
 
 
-def test_int8_classifier_parity_cost(model, lines):
-    """docs/speed.md states the int8 classifier's cost on the rendered lines: text agreement >= 98%."""
+@pytest.mark.parametrize("step", [pytest.param(1, marks=pytest.mark.slow), 6])
+def test_int8_classifier_parity_cost(model, lines, step):
+    """docs/speed.md states the int8 classifier's cost on the rendered lines: text agreement >= 98% (all 250 lines
+    under -m slow, every sixth by default)."""
+    lines = lines[::step]
     exact = Recognizer(model).recognize(lines)
     rec8 = Recognizer(copy.deepcopy(model), optimize="int8")
     assert type(rec8.model.head.ctc_head.fc).__name__ == "Linear" and "quantized" in type(
@@ -188,7 +191,7 @@ def test_per_image_companions_change_probabilities_within_the_stated_bound(model
     """docs/limits-and-errors.md: a line batched with copies of itself reads the same text, probabilities within 1e-6."""
     rec = Recognizer(model, mode="per_image", batch_size=8)
     worst = 0.0
-    for img in lines[::10]:
+    for img in lines[::20]:
         alone = rec.recognize([img])[0]
         for n in (2, 5):
             other = rec.recognize([img] * n)[0]
