@@ -159,7 +159,8 @@ def test_two_workers_give_the_same_records(uninterrupted, tree, tmp_path):
 
 
 def test_default_workers_and_threads():
-    assert [default_workers(cores=c) for c in (1, 2, 4, 7, 8, 16)] == [1, 1, 1, 1, 2, 4]
+    assert [default_workers(cores=c, memory_gb=64) for c in (1, 2, 4, 7, 8, 16)] == [1, 2, 4, 7, 8, 16]
+    assert [default_workers(cores=16, memory_gb=m) for m in (0.5, 1.5, 4, 12, 100)] == [1, 1, 2, 8, 16]
     assert default_workers("cuda:0", cores=16) == 1
     # the cores not busy, shared among the workers: a quiet 2-core host runs 1 x 2, a busy one 1 x 1
     assert default_threads(1, cores=2, load=0.3) == 2 and default_threads(1, cores=2, load=12.0) == 1
