@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the job that wrote --out: skip the inputs already in it, append the rest")
     parser.add_argument("--workers", type=positive_int, default=None,
-                        help="worker processes (default: one per core, at most one per 1.5 GB of memory; on a GPU one); threads per worker: "
+                        help="worker processes (default: one per core, at most one per 1.5 GB of memory; on a GPU one); "
+                             "threads per worker: "
                              "--threads, else the cores not busy (cores minus the load average) // workers")
     parser.add_argument("--chunk-size", type=positive_int, default=64,
                         help="inputs per recognizer call and per write to --out (default: 64)")
