@@ -47,7 +47,7 @@ def rec():
 def uninterrupted(tree, tmp_path_factory):
     """(output file, records) of one uninterrupted job over the folder, chunks of 8."""
     out = tmp_path_factory.mktemp("bulk_out") / "results.jsonl"
-    job = recognize_files(tree, out, chunk_size=8, num_threads=1, progress=False)
+    job = recognize_files(tree, out, chunk_size=8, num_threads=1, workers=1, progress=False)
     records = list(job)
     assert (job.read, job.failed, job.skipped) == (N_LINES, 1, 0)
     return out, records
@@ -85,7 +85,7 @@ def test_glob_and_list_inputs(tree, tmp_path, capsys):
     assert list(ListFile(listing)) == [(rel, str(tmp_path / rel)), (str(tree / "b" / "bad.png"),) * 2,
                                        ("missing.png", str(tmp_path / "missing.png"))]
     assert ListFile(listing).count() == 3
-    records = list(recognize_files(ListFile(listing), num_threads=1, progress=True))
+    records = list(recognize_files(ListFile(listing), num_threads=1, workers=1, progress=True))
     bar = capsys.readouterr().err
     assert "3/3" in bar and "line/s" in bar  # the list was counted first: total, rate (and ETA while running)
     assert [r["path"] for r in records] == [rel, str(tree / "b" / "bad.png"), "missing.png"]
@@ -107,13 +107,13 @@ def test_resume_after_torn_write_equals_uninterrupted(uninterrupted, tree, tmp_p
     out = tmp_path / "results.jsonl"
     out.write_bytes(data[:cut])
     shutil.copy(str(full) + ".job.json", str(out) + ".job.json")
-    job = recognize_files(tree, out, resume=True, chunk_size=8, num_threads=1, progress=False)
+    job = recognize_files(tree, out, resume=True, chunk_size=8, num_threads=1, workers=1, progress=False)
     assert (job.skipped, job.failed_before, job.dropped_bytes) == (11, 0, 15)
     new = list(job)
     assert new == records[11:]
     assert out.read_bytes() == data
     # complete: resuming again does nothing and changes nothing
-    again = recognize_files(tree, out, resume=True, chunk_size=8, num_threads=1, progress=False)
+    again = recognize_files(tree, out, resume=True, chunk_size=8, num_threads=1, workers=1, progress=False)
     assert list(again) == [] and again.skipped == N_LINES + 1 and again.failed_before == 1
     assert out.read_bytes() == data
 
@@ -122,9 +122,9 @@ def test_refusals(uninterrupted, tree, tmp_path):
     full, _ = uninterrupted
     before = full.read_bytes()
     with pytest.raises(OutputExistsError, match="--resume"):
-        recognize_files(tree, full, progress=False)
+        recognize_files(tree, full, workers=1, progress=False)
     with pytest.raises(ResumeError, match="chunk_size: 8 then, 16 now"):
-        recognize_files(tree, full, resume=True, chunk_size=16, progress=False)
+        recognize_files(tree, full, resume=True, chunk_size=16, workers=1, progress=False)
     other = list((tree / "a").iterdir())[:3]
     with pytest.raises(ResumeError, match="the inputs changed"):
         list(recognize_files([str(p) for p in reversed(other)], full, resume=True, chunk_size=8, progress=False))
@@ -132,8 +132,8 @@ def test_refusals(uninterrupted, tree, tmp_path):
     garbage = tmp_path / "garbage.jsonl"
     garbage.write_bytes(b'{"path": "x.png", "text": "a", "score": 1.0}\nnot json\n')
     with pytest.raises(ResumeError, match="line 2"):
-        recognize_files(tree, garbage, resume=True, progress=False)
-    assert main(["recognize", str(tree), "--out", str(full), "-q"]) == 2
+        recognize_files(tree, garbage, resume=True, workers=1, progress=False)
+    assert main(["recognize", "--workers", "1", str(tree), "--out", str(full), "-q"]) == 2
     # two jobs never append to one file: the second is refused while the first holds it
     first = ResultsFile(tmp_path / "shared.jsonl", resume=False, settings={})
     first.open()
@@ -173,20 +173,23 @@ def test_cli_list_out_and_exit_codes(tree, tmp_path, capsys):
     listing.write_text("a/0000.png\nb/bad.png\n")
     shutil.copy(listing, tree / "list.txt")
     out = tmp_path / "r.jsonl"
-    assert main(["recognize", "--list", str(tree / "list.txt"), "--out", str(out), "-q", "--threads", "1"]) == 1
+    assert main(["recognize", "--workers", "1", "--list", str(tree / "list.txt"), "--out", str(out), "-q",
+                 "--threads", "1"]) == 1
     err = capsys.readouterr().err
     assert "b/bad.png: not a decodable image" in err and "1 read and 1 failed in this run" in err
     assert [json.loads(x)["path"] for x in out.read_text().splitlines()] == ["a/0000.png", "b/bad.png"]
     # resumed when complete: nothing new, the earlier failure still sets the exit code
-    assert main(["recognize", "--list", str(tree / "list.txt"), "--out", str(out), "--resume", "-q"]) == 1
+    assert main(["recognize", "--workers", "1", "--list", str(tree / "list.txt"), "--out", str(out), "--resume",
+                 "-q"]) == 1
     assert "0 read and 0 failed in this run, 2 were there already; 1 failed in all" in capsys.readouterr().err
     # without --out a folder prints as `recognize` does
-    assert main(["recognize", str(tree / "a"), "-q", "--threads", "1"]) == 0
+    assert main(["recognize", "--workers", "1", str(tree / "a"), "-q", "--threads", "1"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in printed] == sorted(str(p) for p in (tree / "a").iterdir())
-    assert main(["recognize", "--resume", str(tree / "a")]) == 2
+    assert main(["recognize", "--workers", "1", "--resume", str(tree / "a")]) == 2
     # a quoted glob, --json: the old JSON lines, characters included
-    assert main(["recognize", str(tree / "a" / "000[01].png"), "--json", "-q", "--threads", "1"]) == 0
+    assert main(["recognize", "--workers", "1", str(tree / "a" / "000[01].png"), "--json", "-q",
+                 "--threads", "1"]) == 0
     objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [o["path"] for o in objs] == [str(tree / "a" / "0000.png"), str(tree / "a" / "0001.png")]
     assert all("".join(c[0] for c in o["chars"]) == o["text"] for o in objs)
@@ -236,6 +239,7 @@ def test_a_worker_that_cannot_start_stops_the_job(tmp_path, tree):
 
 
 @pytest.mark.slow
+@pytest.mark.acceptance
 def test_kill_and_resume_2000_lines(tmp_path):
     """2,000 rendered lines from a list file: a one-worker job straight through; a two-worker job SIGKILLed once
     its output holds some lines (its orphaned workers leave by themselves), then resumed with two workers. The two

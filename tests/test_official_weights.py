@@ -127,6 +127,8 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
+@pytest.mark.acceptance
 def test_a_runtime_only_install_loads_official_models_through_torch_hub(runtime_venv, official_tars, tmp_path,
                                                                        converted_dir, convert_official):
     from ppocr_torch import registry

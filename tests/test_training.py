@@ -655,7 +655,7 @@ def test_the_neck_gradient_stop_is_lifted_for_training_unless_kept(tmp_path, sma
     moved = {}
     for keep in (True, False):
         model = load_model(small_model_file)
-        necks = [m for m in model.modules() if getattr(m, "use_guide", None) is True]
+        necks = [m for m in model.modules() if type(m).__name__ == "EncoderWithSVTR" and m.use_guide]
         assert necks, "the v4 mobile neck should carry PaddleOCR's use_guide"
         before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
         train(model, TrainConfig(train=[train_list], out=str(tmp_path / f"run{keep}"), epochs=1, batch_size=8,
@@ -663,6 +663,28 @@ def test_the_neck_gradient_stop_is_lifted_for_training_unless_kept(tmp_path, sma
                                  guide_stop=keep), progress=False)
         after = model.backbone.state_dict()
         moved[keep] = sum(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
-        assert all(m.use_guide is True for m in necks)
+        assert all(m.use_guide for m in necks)
     assert moved[True] == 0, moved
     assert moved[False] > 10, moved
+
+
+def test_only_the_svtr_neck_loses_its_gradient_stop_while_training(monkeypatch):
+    """PP-OCRv6 tiny's CTC head has a use_guide too, which means its guide layer runs: training must leave it on
+    (turning it off would skip a layer), and lift only the SVTR neck's stop (en_PP-OCRv4_mobile_rec)."""
+    from ppocr_torch import load_model
+    from ppocr_torch.training import TrainConfig, trainer
+
+    seen = {}
+
+    def record(model, cfg, state, *, progress, stop_after):
+        seen[model.spec.name] = {n: m.use_guide for n, m in model.named_modules() if hasattr(m, "use_guide")}
+        return {}
+
+    monkeypatch.setattr(trainer, "_run_steps", record)
+    for name in ("PP-OCRv6_tiny_rec", "en_PP-OCRv4_mobile_rec"):
+        model = load_model(name, pretrained=False)
+        trainer._run(model, TrainConfig(), None, progress=False, stop_after=None)
+    assert seen["PP-OCRv6_tiny_rec"] == {"head.ctc_head": True}
+    assert seen["en_PP-OCRv4_mobile_rec"] == {"head.ctc_encoder.encoder": False, "head.ctc_head": False}
+    assert {n: m.use_guide for n, m in model.named_modules() if hasattr(m, "use_guide")} == {
+        "head.ctc_encoder.encoder": True, "head.ctc_head": False}  # restored after training

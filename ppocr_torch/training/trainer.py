@@ -436,11 +436,14 @@ def resume_training(path: str | os.PathLike, *, overrides: dict | None = None, p
 
 def _run(model, cfg: TrainConfig, state: dict | None, *, progress, stop_after) -> dict:
     """Train with the neck's gradient stop set as ``cfg.guide_stop`` asks, restored afterwards."""
-    guided = [m for m in model.modules() if isinstance(getattr(m, "use_guide", None), bool)]
+    from ..models.necks.sequence_encoder import EncoderWithSVTR
+
+    # Only the SVTR neck's use_guide is a gradient stop (CTCHead's use_guide is PP-OCRv6 tiny's guide layer).
+    guided = [m for m in model.modules() if isinstance(m, EncoderWithSVTR)]
     saved = [m.use_guide for m in guided]
     try:
         for m in guided:
-            m.use_guide = m.use_guide and bool(cfg.guide_stop)
+            m.use_guide = bool(m.use_guide) and bool(cfg.guide_stop)
         return _run_steps(model, cfg, state, progress=progress, stop_after=stop_after)
     finally:
         for m, value in zip(guided, saved):
