@@ -49,7 +49,7 @@ setup(
         # everything the test suite needs (requirements-test.txt adds the runtime dependencies and build tools)
         "test": ["pytest>=7", "pillow", "onnx>=1.14", "onnxruntime>=1.16", "pyyaml", "paddlepaddle>=3.0", "setuptools",
                  "wheel", "kornia>=0.7", "lmdb>=1.4", "hypothesis>=6.100", "ray[data]>=2.9", "matplotlib",
-                 "pyclipper>=1.3"],
+                 "pyclipper>=1.3", "rapidocr==3.10.0"],
     },
     entry_points={"console_scripts": ["ppocr-torch = ppocr_torch.cli:main"]},
     classifiers=[

@@ -221,6 +221,8 @@ def cycle(rec, pieces):
     return used, [r.text.strip() for r in rec([img for img, _ in used])]
 
 
+@pytest.mark.slow
+@pytest.mark.acceptance  # an issue's acceptance run: the CI lane -m acceptance
 def test_a_50000_px_line_reads_like_its_pieces_in_little_memory(tmp_path, cycle):
     """The first rendered lines repeated to 48x50,000 px, read in windows in a fresh process: per piece, the
     character accuracy is that of the pieces read one by one (within 1 point); the peak RSS stays low."""

@@ -15,8 +15,8 @@ import torch
 from ort_standin import PIPELINE_FILES, official_file, ort_classifier, ort_detector
 from page_reference import match_lines, quad_iou, rapidocr_pipeline
 
-pytest.importorskip("pyclipper")
-rapid_det = pytest.importorskip("rapidocr.ch_ppocr_det.utils")
+import pyclipper  # noqa: F401  (a test requirement: the [ocr] extra)
+import rapidocr.ch_ppocr_det.utils as rapid_det  # the reference post-processing (a test requirement)
 
 PAGES = Path(__file__).parent / "data" / "pages"
 PAGE_FILES = sorted(PAGES.glob("*.jpg"))

@@ -51,6 +51,8 @@ def convert(*args, env=None, timeout=900):
                           capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
+@pytest.mark.acceptance  # an issue's acceptance run: the CI lane -m acceptance
 def test_a_url_is_downloaded_cached_unpacked_and_converted_to_parity(v5_tar, tmp_path, converted_dir, convert_official):
     data, _ = v5_tar
     cache = tmp_path / "official"

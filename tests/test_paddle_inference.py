@@ -68,6 +68,8 @@ def paddle_conversion(converted_dir, convert_official):
     return convert_official(NAME, converted_dir, index=_source_index("paddle_inference"))
 
 
+@pytest.mark.slow
+@pytest.mark.acceptance  # an issue's acceptance run: the CI lane -m acceptance
 def test_conversion_passes_against_paddle_inference(paddle_conversion):
     """Two random tensors, every 10th line and PP-OCRv5's hard lines: same text, probabilities within 1e-5 or
     within 10x Paddle Inference's own spread (its default oneDNN/IR-optimised CPU run vs plain kernels), or
