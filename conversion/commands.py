@@ -346,11 +346,7 @@ def run_convert_official(args, name, *, source=None):
             "notes": [note]})
         print(path)
         return 0
-    path, digest = cv.write_checkpoint(model, out_dir, meta)
-    if args.embed:
-        for old in out_dir.glob(f"{entry.name}-*.pth"):
-            if old != path:
-                old.unlink()
+    path, digest = cv.write_checkpoint(model, out_dir, meta, replace_others=args.embed)
     print(path)
     if args.update_registry:
         cv.update_registry(entry.name, weights=cv.weights_record(model, path, digest, embedded=args.embed),

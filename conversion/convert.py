@@ -101,8 +101,10 @@ def parity_inputs(spec: ModelSpec, images_dir: str | os.PathLike | None = None, 
     return inputs
 
 
-def write_checkpoint(model: RecModel, out_dir: str | os.PathLike, meta: dict) -> tuple[Path, str]:
-    """Save as ``<name>-<sha8>.pth`` in ``out_dir`` (atomically); return (path, sha256)."""
+def write_checkpoint(model: RecModel, out_dir: str | os.PathLike, meta: dict, *,
+                     replace_others: bool = False) -> tuple[Path, str]:
+    """Save as ``<name>-<sha8>.pth`` in ``out_dir`` (atomically); return (path, sha256). ``replace_others``: remove
+    the model's other ``<name>-*.pth`` files there afterwards (the embedded copy keeps one file per model)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{model.spec.name}.converting.pth"
@@ -113,6 +115,10 @@ def write_checkpoint(model: RecModel, out_dir: str | os.PathLike, meta: dict) ->
     finally:
         if tmp.exists():
             tmp.unlink()
+    if replace_others:
+        for old in out_dir.glob(f"{model.spec.name}-*.pth"):
+            if old != final:
+                old.unlink()
     return final, digest
 
 

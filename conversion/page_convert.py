@@ -281,11 +281,7 @@ def run_convert_page(args, name, *, source=None) -> int:
         raise ParityError(f"{entry.name}: parity failed (max |diff| {report['output']['max_abs_prob']:.3g}); "
                           "nothing written")
     out_dir = Path(args.out)
-    path, digest = write_checkpoint(model, out_dir, meta)
-    if args.embed:
-        for old in out_dir.glob(f"{entry.name}-*.pth"):
-            if old != path:
-                old.unlink()
+    path, digest = write_checkpoint(model, out_dir, meta, replace_others=args.embed)
     print(path)
     if args.update_registry:
         update_registry(entry.name, weights=weights_record(model, path, digest),

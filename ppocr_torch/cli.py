@@ -330,6 +330,16 @@ def _device_problem(device: str) -> str | None:
     return None
 
 
+def _setup_failed(exc: BaseException, device) -> int:
+    """Print why a command could not start (the model, its weights or file, the device, the data) and give exit
+    code 2; a DeviceError is torch failing to move the model to the device, reported with its first line."""
+    if isinstance(exc, DeviceError):
+        _error(f"cannot use device {device!r}: {_first_line(exc.__cause__ or exc)}")
+    else:
+        _error(str(exc))
+    return 2
+
+
 def _device_usable(device: str) -> bool:
     """False (the reason printed) when ``device`` cannot be used at all."""
     problem = _device_problem(device)
@@ -357,12 +367,8 @@ def _cmd_recognize(args) -> int:
         rec = Recognizer(args.model, device=args.device, batch_size=args.batch_size, mode=args.mode,
                          download=not args.no_download, num_threads=args.threads,
                          optimize=args.optimize, long_lines=args.long_lines)
-    except DeviceError as exc:  # torch failing to move the model to the device (and only that)
-        _error(f"cannot use device {args.device!r}: {_first_line(exc.__cause__ or exc)}")
-        return 2
     except (PPOCRTorchError, OSError, ValueError) as exc:
-        _error(str(exc))
-        return 2
+        return _setup_failed(exc, args.device)
     results = rec.recognize(list(args.images), errors="return")
     failed = 0
     for i, (path, res) in enumerate(zip(args.images, results)):
@@ -529,12 +535,8 @@ def _cmd_train(args) -> int:
             torch.manual_seed(args.seed)  # the fresh classifier rows of a new charset
             model = load_model(args.model, charset=args.charset, use_space_char=args.use_space_char)
             result = train(model, config, progress=progress)
-    except DeviceError as exc:
-        _error(f"cannot use device {args.device!r}: {_first_line(exc.__cause__ or exc)}")
-        return 2
     except (PPOCRTorchError, OSError, ValueError) as exc:
-        _error(str(exc))
-        return 2
+        return _setup_failed(exc, args.device)
     last = result["history"][-1] if result["history"] else {}
     line = f"{result['epochs_done']} epoch(s), {result['step']} steps, {result['train_samples']} training lines"
     if last:
@@ -557,12 +559,8 @@ def _cmd_eval(args) -> int:
         metrics = evaluate(model, args.val, batch_size=args.batch_size, workers=args.workers,
                            image_width=args.image_width, data_dir=args.data_dir,
                            progress=False if args.quiet else None)
-    except DeviceError as exc:
-        _error(f"cannot use device {args.device!r}: {_first_line(exc.__cause__ or exc)}")
-        return 2
     except (PPOCRTorchError, OSError, ValueError) as exc:
-        _error(str(exc))
-        return 2
+        return _setup_failed(exc, args.device)
     if args.json:
         print(_json_line(metrics))
     else:

@@ -42,8 +42,8 @@ def wanted(args) -> bool:
 
 
 def run(args) -> int:
-    from ..cli import _device_usable, _display_path, _error, _first_line, _json_line
-    from ..errors import DeviceError, PPOCRTorchError
+    from ..cli import _device_usable, _display_path, _error, _json_line, _setup_failed
+    from ..errors import PPOCRTorchError
     from .job import recognize_files
 
     if args.resume and not args.out:
@@ -58,12 +58,8 @@ def run(args) -> int:
                               mode=args.mode, device=args.device, download=not args.no_download,
                               long_lines=args.long_lines, optimize=args.optimize, chars=args.json and not args.out,
                               progress=False if args.quiet else None)
-    except DeviceError as exc:
-        _error(f"cannot use device {args.device!r}: {_first_line(exc.__cause__ or exc)}")
-        return 2
     except (PPOCRTorchError, OSError, ValueError) as exc:
-        _error(str(exc))
-        return 2
+        return _setup_failed(exc, args.device)
     if job.dropped_bytes:
         print(f"ppocr-torch: dropped the unfinished last line of {args.out} ({job.dropped_bytes} bytes)",
               file=sys.stderr)

@@ -21,6 +21,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..errors import SpecError
+from .spec import check_parts
 
 TASKS = ("det", "cls")
 
@@ -83,12 +84,7 @@ def _check_fields(d) -> None:
         raise SpecError("spec fields 'name' and 'family' must be strings")
     if d["task"] not in TASKS:
         raise SpecError(f"spec field 'task' must be one of {list(TASKS)}, got {d['task']!r:.80}")
-    for k in ("backbone", "neck", "head"):
-        part = d.get(k)
-        if part is None and k == "neck":
-            continue
-        if not isinstance(part, dict) or not isinstance(part.get("name"), str):
-            raise SpecError(f"spec field {k!r} must be a dict with a string 'name', got {part!r:.80}")
+    check_parts(d)
     for k in ("preprocess", "postprocess", "extra"):
         if not isinstance(d.get(k, {}), dict):
             raise SpecError(f"spec field {k!r} must be a dict, got {d[k]!r:.80}")

@@ -98,13 +98,18 @@ def _check_fields(d) -> None:
             raise SpecError(f"spec field {k!r} is {d[k]}, above the limit of {most}")
     if not isinstance(d["use_space_char"], bool):
         raise SpecError(f"spec field 'use_space_char' must be true or false, got {d['use_space_char']!r:.80}")
+    check_parts(d)
+    if "extra" in d and not isinstance(d["extra"], dict):
+        raise SpecError(f"spec field 'extra' must be a dict, got {d['extra']!r:.80}")
+    for k, v in d.items():
+        _check_plain(v, k)
+
+
+def check_parts(d: dict) -> None:
+    """A spec's ``backbone``, ``neck`` (optional) and ``head``: dicts with a string ``name``, else SpecError."""
     for k in ("backbone", "neck", "head"):
         part = d.get(k)
         if part is None and k == "neck":
             continue
         if not isinstance(part, dict) or not isinstance(part.get("name"), str):
             raise SpecError(f"spec field {k!r} must be a dict with a string 'name', got {part!r:.80}")
-    if "extra" in d and not isinstance(d["extra"], dict):
-        raise SpecError(f"spec field 'extra' must be a dict, got {d['extra']!r:.80}")
-    for k, v in d.items():
-        _check_plain(v, k)

@@ -58,7 +58,7 @@ def _polygon_text(poly) -> str:
 
 def cmd_ocr(args) -> int:
     from .. import cli as _cli
-    from ..errors import DeviceError, InvalidImageError, PPOCRTorchError
+    from ..errors import InvalidImageError, PPOCRTorchError
     from ..registry import DEFAULT_MODEL
     from .pipeline import OCR
 
@@ -75,12 +75,8 @@ def cmd_ocr(args) -> int:
             from .draw import find_font
 
             find_font(args.font)  # a --font that does not exist is a usage error, before any work
-    except DeviceError as exc:
-        _cli._error(f"cannot use device {args.device!r}: {_cli._first_line(exc.__cause__ or exc)}")
-        return 2
     except (PPOCRTorchError, OSError, ValueError) as exc:
-        _cli._error(str(exc))
-        return 2
+        return _cli._setup_failed(exc, args.device)
     draw_dir = Path(args.draw) if args.draw is not None and len(args.images) > 1 else None
     failed = 0
     for path in args.images:
